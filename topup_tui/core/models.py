@@ -1,0 +1,134 @@
+"""The peewee models. Every model binds to `db`, a proxy initialised by `database.open_database`.
+
+Money is integer minor units (`BigIntegerField`), never DecimalField (a float on SQLite).
+Times are UTC epoch seconds in an integer column (`UTCTimeField`): exact, portable between
+SQLite and PostgreSQL, cheap to index and compare.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import peewee as pw
+
+db = pw.DatabaseProxy()
+
+SCHEMA_VERSION = 1
+
+
+class UTCTimeField(pw.BigIntegerField):
+    """An aware UTC datetime stored as whole epoch seconds."""
+
+    def db_value(self, value):
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return int(value.timestamp())
+        return value
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return datetime.fromtimestamp(int(value), UTC)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself: schema version, key fingerprint."""
+
+    key = pw.CharField(primary_key=True, max_length=64)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "topup_meta"
+
+
+class Reseller(BaseModel):
+    name = pw.CharField(max_length=200, unique=True)
+    created_at = UTCTimeField()
+
+
+class Client(BaseModel):
+    name = pw.CharField(max_length=200, unique=True)
+    currency = pw.CharField(max_length=3)
+    reseller = pw.ForeignKeyField(Reseller, null=True, backref="clients", on_delete="RESTRICT")
+    balance = pw.BigIntegerField(default=0)  # minor units of `currency`
+    created_at = UTCTimeField()
+
+
+class Series(BaseModel):
+    """The serial counter of a series: numbers are handed out once, never reused."""
+
+    name = pw.CharField(primary_key=True, max_length=12)
+    next_number = pw.BigIntegerField()
+
+
+class Batch(BaseModel):
+    """One generation run, with every parameter it was given."""
+
+    created_at = UTCTimeField()
+    created_by = pw.CharField(max_length=100)
+    series = pw.CharField(max_length=12)
+    first_number = pw.BigIntegerField()
+    quantity = pw.IntegerField()
+    amount = pw.BigIntegerField()
+    currency = pw.CharField(max_length=3)
+    pin_length = pw.SmallIntegerField()
+    reseller = pw.ForeignKeyField(Reseller, null=True, backref="batches", on_delete="RESTRICT")
+    expires_at = UTCTimeField()
+    allow_weak_pins = pw.BooleanField(default=False)
+
+
+class Card(BaseModel):
+    batch = pw.ForeignKeyField(Batch, backref="cards", on_delete="RESTRICT")
+    series = pw.CharField(max_length=12)
+    number = pw.BigIntegerField()
+    pin_ct = pw.BlobField(unique=True)  # AES-SIV(PIN): deterministic, so it carries the unique index
+    pin_length = pw.SmallIntegerField()
+    amount = pw.BigIntegerField()
+    currency = pw.CharField(max_length=3)
+    reseller = pw.ForeignKeyField(Reseller, null=True, backref="cards", on_delete="RESTRICT")
+    expires_at = UTCTimeField(index=True)
+    created_at = UTCTimeField()
+    activated_at = UTCTimeField(null=True)
+    activated_by = pw.ForeignKeyField(Client, null=True, backref="cards", on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("series", "number"), True),)
+
+    @property
+    def serial(self) -> str:
+        return format_serial(self.series, self.number)
+
+    def status(self, now: datetime) -> str:
+        return card_status(self.activated_at, self.expires_at, now)
+
+
+class AuditEvent(BaseModel):
+    at = UTCTimeField(index=True)
+    actor = pw.CharField(max_length=100)  # the OS user
+    action = pw.CharField(max_length=40)
+    target = pw.TextField()  # what: "batch 7", "cards 101-000000001..101-000001000", a filter
+    count = pw.BigIntegerField(default=0)
+    details = pw.TextField(default="{}")  # JSON; never a PIN
+
+
+MODELS = [Meta, Reseller, Client, Series, Batch, Card, AuditEvent]
+
+
+def format_serial(series: str, number: int) -> str:
+    return f"{series}-{number:09d}"
+
+
+def card_status(activated_at: datetime | None, expires_at: datetime, now: datetime) -> str:
+    """Derived, never stored: activated if redeemed, expired once `now` reaches the expiration."""
+    if activated_at is not None:
+        return "activated"
+    if now >= expires_at:
+        return "expired"
+    return "new"
