@@ -85,9 +85,10 @@ def cli(ctx: click.Context, db: str | None) -> None:
         click.echo(ctx.get_help())
 
 
-from topup_tui.cli_commands import register  # noqa: E402  (commands live beside, kept small)
+from topup_tui import cli_cards, cli_commands  # noqa: E402  (commands live beside, kept small)
 
-register(cli)
+cli_commands.register(cli)
+cli_cards.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -94,12 +94,19 @@ class Card(BaseModel):
     currency = pw.CharField(max_length=3)
     reseller = pw.ForeignKeyField(Reseller, null=True, backref="cards", on_delete="RESTRICT")
     expires_at = UTCTimeField(index=True)
-    created_at = UTCTimeField()
+    created_at = UTCTimeField(index=True)
     activated_at = UTCTimeField(null=True)
     activated_by = pw.ForeignKeyField(Client, null=True, backref="cards", on_delete="RESTRICT")
 
     class Meta:
-        indexes = ((("series", "number"), True),)
+        # Every filter of the Advanced Search has an index to start from; (activated_at,
+        # expires_at) serves the derived status: new / expired are "not activated" plus a side
+        # of the expiration, activated is "activated_at not null".
+        indexes = (
+            (("series", "number"), True),
+            (("activated_at", "expires_at"), False),
+            (("amount",), False),
+        )
 
     @property
     def serial(self) -> str:
@@ -117,8 +124,21 @@ class AuditEvent(BaseModel):
     count = pw.BigIntegerField(default=0)
     details = pw.TextField(default="{}")  # JSON; never a PIN
 
+    class Meta:
+        indexes = ((("target",), False),)
 
-MODELS = [Meta, Reseller, Client, Series, Batch, Card, AuditEvent]
+
+class CardEvent(BaseModel):
+    """Which audit events touched which card, for a card's history (no FK: history outlives cards)."""
+
+    card_id = pw.BigIntegerField()
+    event_id = pw.BigIntegerField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("card_id", "event_id")
+
+
+MODELS = [Meta, Reseller, Client, Series, Batch, Card, AuditEvent, CardEvent]
 
 
 def format_serial(series: str, number: int) -> str:

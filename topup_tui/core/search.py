@@ -1,0 +1,328 @@
+"""Finding cards: a page of the table, streaming every match, and the paste-anything lookup.
+
+Paging happens in SQL: a page is one query with LIMIT/OFFSET (reversed for the back half of a
+long result, so the last page costs what the first does) plus one COUNT. PINs come back masked
+but for their last 4 digits unless the caller asks to reveal; every reveal is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import peewee as pw
+
+from topup_tui.core.errors import InputError
+from topup_tui.core.filters import CardFilter, parse_serial
+from topup_tui.core.models import AuditEvent, Batch, Card, CardEvent, Client, Reseller, card_status, format_serial
+from topup_tui.core.money import format_amount
+from topup_tui.core.pins import group_pin, mask_pin, normalize_pin
+from topup_tui.core.times import format_time, to_utc, utcnow
+
+DEFAULT_PAGE_SIZE = 20
+MIN_PAGE_SIZE, MAX_PAGE_SIZE = 10, 500
+
+ClientAlias = Client.alias("activator")
+
+# Sortable columns: name -> the expressions to order by (the card id always breaks ties).
+SORT_COLUMNS = ("status", "serial", "amount", "reseller", "activated", "created", "expires")
+DEFAULT_SORT = ("created", True)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    id: int
+    status: str
+    serial: str
+    amount: int
+    currency: str
+    pin: str  # grouped; masked unless revealed
+    reseller: str | None
+    activated_by: str | None
+    activated_at: datetime | None
+    created_at: datetime
+    expires_at: datetime
+    batch_id: int
+
+    @property
+    def amount_text(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id, "status": self.status, "serial": self.serial,
+            "amount": format_amount(self.amount, self.currency, with_code=False), "currency": self.currency,
+            "pin": self.pin, "reseller": self.reseller, "activated_by": self.activated_by,
+            "activated_at": format_time(self.activated_at, empty="") or None,
+            "created_at": format_time(self.created_at), "expires_at": format_time(self.expires_at),
+            "batch": self.batch_id,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[CardRow]
+    total: int
+    page: int
+    page_size: int
+    elapsed: float  # seconds the page and count queries took
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def first_row(self) -> int:
+        return 0 if not self.rows else (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_row(self) -> int:
+        return 0 if not self.rows else self.first_row + len(self.rows) - 1
+
+    def footer(self) -> str:
+        """`Rows 1 – 20 of 1,204 · Page 1 of 61 · 0.004s`, like the reference."""
+        return (
+            f"Rows {self.first_row:,} – {self.last_row:,} of {self.total:,} · "
+            f"Page {self.page:,} of {self.pages:,} · {self.elapsed:.3f}s"
+        )
+
+
+def parse_sort(text: str | None) -> tuple[str, bool]:
+    """`created`, `amount:desc`, `serial:asc` -> (column, descending)."""
+    if not text:
+        return DEFAULT_SORT
+    column, _, direction = text.strip().lower().partition(":")
+    if column not in SORT_COLUMNS:
+        raise InputError("sort", f"{column!r}: sort by one of {', '.join(SORT_COLUMNS)}")
+    if direction not in ("", "asc", "desc"):
+        raise InputError("sort", f"{direction!r}: write COLUMN, COLUMN:asc or COLUMN:desc")
+    return column, direction == "desc"
+
+
+def check_page_size(value: int | str, field: str = "page_size") -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or not MIN_PAGE_SIZE <= int(text) <= MAX_PAGE_SIZE:
+        raise InputError(field, f"{text!r}: a page holds {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE} rows")
+    return int(text)
+
+
+def check_page(value: int | str, field: str = "page") -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InputError(field, f"{text!r} is not a page number (1, 2, ...)")
+    return int(text)
+
+
+def _order(column: str, descending: bool, now: datetime) -> list[pw.Ordering]:
+    if column == "status":
+        rank = pw.Case(None, [(Card.activated_at.is_null(False), 1), (Card.expires_at <= now, 2)], 0)
+        keys = [rank]
+    elif column == "serial":
+        keys = [Card.series, Card.number]
+    elif column == "amount":
+        keys = [Card.amount]
+    elif column == "reseller":
+        keys = [Reseller.name]
+    elif column == "activated":
+        keys = [Card.activated_at]
+    elif column == "expires":
+        keys = [Card.expires_at]
+    else:
+        keys = [Card.created_at]
+    keys.append(Card.id)
+    return [k.desc() if descending else k.asc() for k in keys]
+
+
+def _select(where: pw.Expression) -> pw.ModelSelect:
+    return (
+        Card.select(
+            Card.id, Card.series, Card.number, Card.pin_ct, Card.amount, Card.currency, Reseller.name,
+            ClientAlias.name, Card.activated_at, Card.created_at, Card.expires_at, Card.batch,
+        )
+        .join(Reseller, pw.JOIN.LEFT_OUTER, on=(Card.reseller == Reseller.id))
+        .switch(Card)
+        .join(ClientAlias, pw.JOIN.LEFT_OUTER, on=(Card.activated_by == ClientAlias.id))
+        .where(where)
+        .tuples()
+    )
+
+
+def _rows(store, tuples, now: datetime, reveal: bool) -> list[CardRow]:
+    decrypt = store.key.decrypt
+    out = []
+    for (cid, series, number, pin_ct, amount, currency, reseller, client,
+         activated_at, created_at, expires_at, batch_id) in tuples:
+        pin = decrypt(pin_ct)
+        out.append(CardRow(
+            cid, card_status(activated_at, expires_at, now), format_serial(series, number), amount, currency,
+            group_pin(pin) if reveal else mask_pin(pin), reseller, client, activated_at, created_at,
+            expires_at, batch_id,
+        ))
+    return out
+
+
+def search_cards(
+    store,
+    flt: CardFilter | None = None,
+    *,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    sort: tuple[str, bool] = DEFAULT_SORT,
+    reveal: bool = False,
+    now: datetime | None = None,
+) -> Page:
+    """One page of the cards matching `flt`, with the total count and the time it took.
+
+    A page past the end is clamped to the last page. `reveal=True` shows full PINs and writes
+    an audit event naming the cards revealed.
+    """
+    now = to_utc(now or utcnow())
+    flt = flt or CardFilter()
+    page_size = check_page_size(page_size)
+    started = time.perf_counter()
+    where = flt.where(store, now)
+    total = Card.select(pw.fn.COUNT(Card.id)).where(where).scalar() or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    offset = (page - 1) * page_size
+    column, descending = sort
+    if offset > total // 2:
+        # Read the back half from the other end: OFFSET then stays below total / 2.
+        limit = min(page_size, total - offset)
+        back = max(0, total - offset - limit)
+        tuples = list(_select(where).order_by(*_order(column, not descending, now)).limit(limit).offset(back))
+        tuples.reverse()
+    else:
+        tuples = list(_select(where).order_by(*_order(column, descending, now)).limit(page_size).offset(offset))
+    rows = _rows(store, tuples, now, reveal)
+    elapsed = time.perf_counter() - started
+    if reveal and rows:
+        audit_reveal(store, rows)
+    return Page(rows, total, page, page_size, elapsed)
+
+
+def iter_cards(store, flt: CardFilter | None = None, *, sort=DEFAULT_SORT, reveal=False, now=None,
+               chunk: int = 2_000) -> Iterator[CardRow]:
+    """Every matching card, in order, in constant memory (for exports). Reveals are audited per chunk."""
+    now = to_utc(now or utcnow())
+    where = (flt or CardFilter()).where(store, now)
+    query = _select(where).order_by(*_order(sort[0], sort[1], now))
+    buffer: list[tuple] = []
+    for tup in query.iterator():
+        buffer.append(tup)
+        if len(buffer) >= chunk:
+            yield from _flush(store, buffer, now, reveal)
+            buffer = []
+    if buffer:
+        yield from _flush(store, buffer, now, reveal)
+
+
+def _flush(store, buffer, now, reveal) -> list[CardRow]:
+    rows = _rows(store, buffer, now, reveal)
+    if reveal:
+        audit_reveal(store, rows)
+    return rows
+
+
+def audit_reveal(store, rows: list[CardRow]) -> None:
+    """One audit event for a reveal of full PINs, linked to every card revealed."""
+    with store.write():
+        event = store.audit("reveal-pins", f"{len(rows)} cards", len(rows), serials=[r.serial for r in rows])
+        CardEvent.insert_many([(r.id, event.id) for r in rows], fields=[CardEvent.card_id, CardEvent.event_id]) \
+            .on_conflict_ignore().execute()
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    count: int
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CardDetail:
+    card: CardRow
+    batch: dict
+    history: list[HistoryEntry]
+    matched_by: str  # "serial" | "pin"
+
+    def as_dict(self) -> dict[str, object]:
+        out = self.card.as_dict()
+        out["matched_by"] = self.matched_by
+        out["batch"] = self.batch
+        out["history"] = [
+            {"at": format_time(h.at), "actor": h.actor, "action": h.action, "target": h.target, "count": h.count,
+             "details": h.details}
+            for h in self.history
+        ]
+        return out
+
+
+def lookup(store, text: str, *, reveal: bool = False, now: datetime | None = None) -> list[CardDetail]:
+    """Whatever an operator pasted, serial (`101-42`) or PIN (spaced, dashed or bare): the cards it names.
+
+    Both readings are tried, so it does not matter which one was meant; an input that is
+    neither a serial nor a PIN is bad input. Usually one card, none when there is no such card.
+    """
+    now = to_utc(now or utcnow())
+    raw = (text or "").strip()
+    conds: list[tuple[str, pw.Expression]] = []
+    errors = []
+    try:
+        series, number = parse_serial(raw)
+        conds.append(("serial", (Card.series == series) & (Card.number == number)))
+    except InputError as exc:
+        errors.append(exc.message)
+    try:
+        pin = normalize_pin(raw)
+        conds.append(("pin", Card.pin_ct == store.key.encrypt(pin)))
+    except InputError:
+        pass
+    if not conds:
+        raise InputError("lookup", f"{raw!r} is neither a serial number (101-000000042) nor a PIN (5-32 digits)")
+    found: list[CardDetail] = []
+    seen: set[int] = set()
+    for how, cond in conds:
+        for row in _rows(store, list(_select(cond)), now, reveal):
+            if row.id not in seen:
+                seen.add(row.id)
+                found.append(CardDetail(row, _batch_info(row.batch_id), card_history(row.id, row.batch_id), how))
+    if reveal and found:
+        audit_reveal(store, [d.card for d in found])
+    return found
+
+
+def _batch_info(batch_id: int) -> dict:
+    batch = Batch.get_by_id(batch_id)
+    return {
+        "id": batch.id, "created_at": format_time(batch.created_at), "created_by": batch.created_by,
+        "series": batch.series, "first_serial": format_serial(batch.series, batch.first_number),
+        "last_serial": format_serial(batch.series, batch.first_number + batch.quantity - 1),
+        "quantity": batch.quantity, "pin_length": batch.pin_length,
+        "amount": format_amount(batch.amount, batch.currency), "expires_at": format_time(batch.expires_at),
+        "allow_weak_pins": bool(batch.allow_weak_pins),
+    }
+
+
+def card_history(card_id: int, batch_id: int) -> list[HistoryEntry]:
+    """The audit events of the card's batch and every event linked to the card, oldest first."""
+    linked = CardEvent.select(CardEvent.event_id).where(CardEvent.card_id == card_id)
+    query = (
+        AuditEvent.select()
+        .where((AuditEvent.target == f"batch {batch_id}") | AuditEvent.id.in_(linked))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    out = []
+    for ev in query:
+        try:
+            details = json.loads(ev.details or "{}")
+        except ValueError:
+            details = {}
+        out.append(HistoryEntry(ev.at, ev.actor, ev.action, ev.target, ev.count, details))
+    return out
