@@ -76,13 +76,15 @@ def stderr_progress(label: str):
 @click.version_option(__version__, prog_name="topup-tui")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
-    """Manage prepaid top-up cards.
+    """Manage prepaid top-up cards. With no command, opens the Top-up Cards screen.
 
     The PIN key is read from $TOPUP_KEY_FILE, else topup.key in your data directory.
     """
     ctx.ensure_object(dict)["db"] = db
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from topup_tui.tui.app import TopupApp
+
+        TopupApp(open_store(ctx)).run()
 
 
 from topup_tui import cli_cards, cli_commands  # noqa: E402  (commands live beside, kept small)

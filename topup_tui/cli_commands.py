@@ -18,6 +18,19 @@ def register(cli: click.Group) -> None:
     cli.add_command(generate)
     cli.add_command(export)
     cli.add_command(resellers)
+    cli.add_command(demo)
+
+
+@click.command()
+@click.pass_context
+def demo(ctx):
+    """Fill an empty database with demo data (resellers, clients, batches, used and expired cards)."""
+    from topup_tui.cli import open_store
+    from topup_tui.demo import fill_demo
+
+    made = fill_demo(open_store(ctx))
+    click.echo(f"demo data: {made['cards']:,} cards in {made['batches']} batches, "
+               f"{made['resellers']} resellers, {made['clients']} clients")
 
 
 @click.command()

@@ -125,6 +125,8 @@ def mass_edit(
     with store.write():
         if set_reseller is not None:
             reseller = find_reseller(set_reseller)
+            if reseller is None:  # a blank name, which find_reseller reads as "no reseller"
+                raise InputError("set_reseller", "is blank: give the name of an existing reseller")
             changes[Card.reseller] = reseller.id
         if set_expires is not None:
             changes[Card.expires_at] = to_utc(set_expires)
@@ -140,10 +142,14 @@ def mass_edit(
     return EditResult(changed, before - changed, event.id)
 
 
-def delete_cards(store, scope: Scope, *, confirm_all: bool = False, now: datetime | None = None) -> EditResult:
+def delete_cards(
+    store, scope: Scope, *, confirm_all: bool = False, expected: int | None = None, now: datetime | None = None
+) -> EditResult:
     """Delete every unredeemed card in `scope`; activated cards are kept.
 
-    A scope of every card (the reference's "Delete all") needs `confirm_all=True`.
+    A scope of every card (the reference's "Delete all") needs `confirm_all=True`. With
+    `expected` (the count the operator confirmed), a scope that no longer holds exactly that
+    many deletable cards is refused, nothing deleted.
     """
     now = to_utc(now or utcnow())
     if scope.is_everything and not confirm_all:
@@ -155,6 +161,11 @@ def delete_cards(store, scope: Scope, *, confirm_all: bool = False, now: datetim
         deleted = 0
         for cond in conditions:
             deleted += Card.delete().where(cond & Card.activated_at.is_null()).execute()
+        if expected is not None and deleted != expected:
+            raise Refused(
+                f"the scope now holds {deleted:,} deletable cards, not the {expected:,} confirmed; nothing deleted",
+                code="count-changed",
+            )
         _set_count(event, deleted, kept_activated=before - deleted)
     return EditResult(deleted, before - deleted, event.id)
 

@@ -63,7 +63,10 @@ def parse_amount(text: str | None, currency: str, field: str = "amount") -> int:
         if digits == 0:
             raise InputError(field, f"{raw}: {currency} has no minor unit; use a whole number")
         raise InputError(field, f"{raw}: at most {digits} decimal places for {currency}")
-    minor = int(whole) * 10**digits + int(frac.ljust(digits, "0") or "0")
+    if len(whole.lstrip("0")) > len(str(MAX_MAJOR)):  # also keeps int() below its digit limit
+        shown = raw if len(raw) <= 20 else raw[:20] + "..."
+        raise InputError(field, f"{shown} is more than the maximum of {format_amount(max_minor(currency), currency)}")
+    minor = int(whole.lstrip("0") or "0") * 10**digits + int(frac.ljust(digits, "0") or "0")
     if minor <= 0:
         raise InputError(field, f"must be greater than 0, got {raw}")
     if minor > max_minor(currency):

@@ -23,7 +23,9 @@ def check_pin_length(value: int | str | None, field: str = "pin_length") -> int:
     text = str(value if value is not None else "").strip()
     if not (text.isascii() and text.isdigit()):
         raise InputError(field, f"{text!r} is not a whole number of digits ({MIN_PIN_LENGTH}..{MAX_PIN_LENGTH})")
-    length = int(text)
+    if len(text.lstrip("0")) > len(str(MAX_PIN_LENGTH)):  # also keeps int() below its digit limit
+        raise InputError(field, f"must be {MIN_PIN_LENGTH}..{MAX_PIN_LENGTH} digits, got a {len(text.lstrip('0')):,}-digit number")
+    length = int(text.lstrip("0") or "0")
     if not MIN_PIN_LENGTH <= length <= MAX_PIN_LENGTH:
         raise InputError(field, f"must be {MIN_PIN_LENGTH}..{MAX_PIN_LENGTH} digits, got {length}")
     return length

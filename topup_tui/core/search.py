@@ -326,3 +326,15 @@ def card_history(card_id: int, batch_id: int) -> list[HistoryEntry]:
             details = {}
         out.append(HistoryEntry(ev.at, ev.actor, ev.action, ev.target, ev.count, details))
     return out
+
+
+def card_detail(store, card_id: int, *, reveal: bool = False, now: datetime | None = None) -> CardDetail | None:
+    """One card by id, with its batch and history (the card screen). A reveal is audited."""
+    now = to_utc(now or utcnow())
+    rows = _rows(store, list(_select(Card.id == card_id)), now, reveal)
+    if not rows:
+        return None
+    if reveal:
+        audit_reveal(store, rows)
+    row = rows[0]
+    return CardDetail(row, _batch_info(row.batch_id), card_history(row.id, row.batch_id), "id")

@@ -1,0 +1,144 @@
+"""The application: opens on the Top-up Cards screen over an already opened store."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Markdown
+
+from topup_tui.core.database import Store
+from topup_tui.core.errors import TopupError
+from topup_tui.tui.main_screen import MainScreen
+from topup_tui.tui.text import clean
+
+
+class ActionCommands(Provider):
+    """Every key's action in the command palette, as "verb: thing"."""
+
+    COMMANDS = (
+        ("Generate: top-up cards", "generate"), ("Mass edit: marked or matching cards", "mass_edit"),
+        ("Search: advanced search", "search"), ("Search: reset", "reset_search"),
+        ("Lookup: card by serial or PIN", "lookup"), ("Page: next", "next_page"),
+        ("Page: previous", "prev_page"), ("Page: first", "first_page"), ("Page: last", "last_page"),
+        ("Page: change size (20/50/100)", "page_size"), ("Sort: by the column under the cursor", "sort"),
+        ("Mark: card under the cursor", "mark"), ("Mark: every card on the page", "mark_page"),
+        ("Mark: every card matching the search", "mark_all"), ("Mark: clear", "clear_marks"),
+        ("Table: refresh", "refresh"), ("Generation: cancel", "cancel_generation"), ("Help: keys", "help"),
+    )
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        app = self.app
+        for text, action in self.COMMANDS:
+            score = matcher.match(text)
+            if score > 0:
+                target = "app" if action == "help" else "screen"
+                yield Hit(score, matcher.highlight(text), _runner(app, f"{target}.{action}"), help=None)
+
+
+def _runner(app: App, action: str):
+    async def run() -> None:
+        await app.run_action(action, app.screen if action.startswith("screen.") else app)
+
+    return run
+
+
+HELP = """\
+# Keys
+
+| key | what it does |
+|-----|--------------|
+| `g` | Generate top-up cards |
+| `e` | Mass edit (marked cards, else every card matching the search) |
+| `f` | Advanced search · `r` reset the search |
+| `/` | Lookup a card by serial or PIN |
+| `enter` | Open the card under the cursor |
+| `n` / `PageDown` · `p` / `PageUp` | Next · previous page |
+| `<` · `>` | First · last page |
+| `z` | Page size 20 / 50 / 100 |
+| `s` | Sort by the column under the cursor (again to reverse) |
+| `space` · `a` · `A` · `x` | Mark card · mark page · mark every match · clear marks |
+| `c` | Cancel the running generation |
+| `R` | Refresh |
+| `ctrl+p` | Command palette (every action) |
+| `?` / `F1` | This help · `q` quit |
+
+In dialogs: `tab` moves between fields, `enter` confirms, `escape` cancels.
+On the card screen: `v` reveals the PIN (audited), `y` copies the serial, `Y` the PIN.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Markdown(HELP)
+            yield Button("Close", id="close", compact=True)
+
+    def on_button_pressed(self) -> None:
+        self.dismiss()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """y / n / escape."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small"):
+            yield Label(clean(self.question), markup=False)
+            yield Label("y = yes · n = no", classes="hint")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class TopupApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Top-up Cards"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        for note in self.store.notes:
+            self.notify(note, markup=False)
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self.main.generating:
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.main.action_cancel_generation()
+                    self.exit()
+
+            self.push_screen(ConfirmScreen("A generation is running. Quit and cancel it? Nothing of it will be kept."), answer)
+            return
+        self.exit()
+
+    def show_error(self, error: BaseException | None) -> None:
+        """A failure as a visible message: the core's one line, never a traceback."""
+        if isinstance(error, TopupError):
+            text = str(error)
+        else:
+            text = f"unexpected error: {type(error).__name__}: {error}"
+        self.notify(clean(text), severity="error", timeout=10, markup=False)
