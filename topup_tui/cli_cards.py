@@ -70,7 +70,7 @@ def _print_table(rows) -> None:
         click.echo("  ".join(value.ljust(width) for value, width in zip(line, widths)).rstrip())
 
 
-@click.command()
+@click.command(help=f"List cards matching the filters (all combined with AND). Dates: {DATE_FORMATS_HELP}.")
 @filter_options
 @click.option("--sort", default=None, help=f"COLUMN or COLUMN:desc; columns: {', '.join(SORT_COLUMNS)}. Default created:desc.")
 @click.option("--page", default="1", help="Page number.")
@@ -80,7 +80,7 @@ def _print_table(rows) -> None:
 @click.option("--reveal", is_flag=True, help="Show full PINs (audited).")
 @click.pass_context
 def cards(ctx, sort, page, page_size, all_rows, fmt, reveal, **kwargs):
-    f"""List cards matching the filters (all combined with AND). Dates: {DATE_FORMATS_HELP}."""
+    # The help is given to click.command above: an f-string here would not be a docstring.
     from topup_tui.cli import open_store
 
     flt = _filter(kwargs)

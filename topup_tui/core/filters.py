@@ -17,7 +17,7 @@ import peewee as pw
 
 from topup_tui.core.errors import InputError
 from topup_tui.core.models import Card, Client, Reseller, format_serial
-from topup_tui.core.money import parse_amount, parse_currency
+from topup_tui.core.money import format_amount, parse_amount, parse_currency
 from topup_tui.core.pins import normalize_pin
 from topup_tui.core.times import format_time, parse_time
 
@@ -131,6 +131,8 @@ class CardFilter:
                 value = format_serial(*value)
             elif key == "pin":
                 value = "•" * (len(value) - 4) + value[-4:]
+            elif key in ("amount_min", "amount_max"):  # minor units, shown as typed: 10.00, not 1000
+                value = format_amount(value, self.currency or "USD", with_code=False)
             elif isinstance(value, datetime):
                 value = format_time(value)
             out[key] = value

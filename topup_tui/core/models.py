@@ -93,18 +93,22 @@ class Card(BaseModel):
     amount = pw.BigIntegerField()
     currency = pw.CharField(max_length=3)
     reseller = pw.ForeignKeyField(Reseller, null=True, backref="cards", on_delete="RESTRICT")
-    expires_at = UTCTimeField(index=True)
+    expires_at = UTCTimeField()  # indexed by (expires_at, activated_at), below
     created_at = UTCTimeField(index=True)
     activated_at = UTCTimeField(null=True)
     activated_by = pw.ForeignKeyField(Client, null=True, backref="cards", on_delete="RESTRICT")
 
     class Meta:
-        # Every filter of the Advanced Search has an index to start from; (activated_at,
-        # expires_at) serves the derived status: new / expired are "not activated" plus a side
-        # of the expiration, activated is "activated_at not null".
+        # Every filter of the Advanced Search has an index to start from. The derived status:
+        # new / expired are a side of the expiration plus "not activated", which
+        # (expires_at, activated_at) answers from the index alone (it also serves the expiration
+        # range and sort); activated is "activated_at not null", the partial index on activated_at
+        # added below (it also serves the activation range). activated_at does not lead an index
+        # over every card: it is NULL for most of them, and a planner that only knows the average
+        # rows per value (SQLite's ANALYZE) would take "activated_at IS NULL" for a selective test.
         indexes = (
             (("series", "number"), True),
-            (("activated_at", "expires_at"), False),
+            (("expires_at", "activated_at"), False),
             (("amount",), False),
         )
 
@@ -114,6 +118,10 @@ class Card(BaseModel):
 
     def status(self, now: datetime) -> str:
         return card_status(self.activated_at, self.expires_at, now)
+
+
+# Only activated cards are in it: a new card costs it nothing, and activation moves a card in.
+Card.add_index(Card.index(Card.activated_at, name="card_activated_at").where(Card.activated_at.is_null(False)))
 
 
 class AuditEvent(BaseModel):

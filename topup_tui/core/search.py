@@ -1,8 +1,14 @@
 """Finding cards: a page of the table, streaming every match, and the paste-anything lookup.
 
-Paging happens in SQL: a page is one query with LIMIT/OFFSET (reversed for the back half of a
-long result, so the last page costs what the first does) plus one COUNT. PINs come back masked
-but for their last 4 digits unless the caller asks to reveal; every reveal is audited.
+Paging happens in SQL: one COUNT, then the ids of the page with LIMIT/OFFSET (reversed for the
+back half of a long result, so the last page costs what the first does), then those rows with
+their reseller and client. PINs come back masked but for their last 4 digits unless the caller
+asks to reveal; every reveal is audited.
+
+Finding the page's ids takes one of two roads, chosen with the COUNT in hand (see `_page_ids`):
+walk the sort order's index and keep the matching cards (cheap when matches are dense near the
+top of the order), or let the filter's index find every match and sort them (cheap when they
+are few). A planner without data statistics (SQLite's default build) cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -150,6 +156,59 @@ def _select(where: pw.Expression) -> pw.ModelSelect:
     )
 
 
+# Sorts whose order an index walks (ties broken by the id, which every SQLite index carries):
+# created_at, amount, (series, number), expires_at (leading column of (expires_at, activated_at)).
+_WALKABLE_SORTS = ("created", "amount", "serial", "expires")
+PROBE_FIRST = 1_000  # rows of the sort order a first probe reads
+PROBE_GROWTH = 4
+PROBE_BUDGET = 0.5  # probes read at most this share of the match count, then the filter's index is used
+
+
+def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
+              filtered: bool) -> list[int]:
+    """The ids of cards `offset .. offset + limit` of the matches of `where`, in sort order.
+
+    With many matches, the page is first looked for among the top K cards of the sort order (K
+    growing by PROBE_GROWTH): an index walk of K rows that finds the page at once when matches
+    are dense there, whatever the filter's index would have to read. The probes stop once they
+    have read PROBE_BUDGET of the match count; the filter's index then finds every match and
+    they are sorted, which costs about the match count. Either road gives the same ids.
+    """
+    order = _order(column, descending, now)
+    wanted = min(limit, max(0, total - offset))
+    if filtered and column in _WALKABLE_SORTS and total > PROBE_FIRST:
+        window_table = Card.alias("w")  # the same sort keys, on the window's own copy of the table
+        window_order = [pw.Ordering(getattr(window_table, key.node.name), key.direction) for key in order]
+        k, spent = max(PROBE_FIRST, 4 * (offset + limit)), 0
+        while spent + k <= total * PROBE_BUDGET:
+            window = window_table.select(window_table.id).order_by(*window_order).limit(k).alias("window")
+            query = (
+                Card.select(Card.id)
+                .from_(pw.Join(window, Card, pw.JOIN.CROSS))
+                .where((Card.id == window.c.id) & where)
+                .order_by(*order).limit(limit).offset(offset).tuples()
+            )
+            ids = [cid for (cid,) in query]
+            if len(ids) >= wanted:
+                return ids
+            spent += k
+            k *= PROBE_GROWTH
+    query = Card.select(Card.id)
+    if column == "reseller":
+        query = query.join(Reseller, pw.JOIN.LEFT_OUTER, on=(Card.reseller == Reseller.id))
+    query = query.where(where).order_by(*order).limit(limit).offset(offset).tuples()
+    return [cid for (cid,) in query]
+
+
+def _page(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
+          filtered: bool) -> list[tuple]:
+    """The rows of a page: its ids first (few columns, no join), then those cards with their names."""
+    ids = _page_ids(where, column, descending, now, limit, offset, total, filtered)
+    if not ids:
+        return []
+    return list(_select(Card.id.in_(ids)).order_by(*_order(column, descending, now)))
+
+
 def _rows(store, tuples, now: datetime, reveal: bool) -> list[CardRow]:
     decrypt = store.key.decrypt
     out = []
@@ -184,7 +243,9 @@ def search_cards(
     page_size = check_page_size(page_size)
     started = time.perf_counter()
     where = flt.where(store, now)
-    total = Card.select(pw.fn.COUNT(Card.id)).where(where).scalar() or 0
+    filtered = not flt.is_empty
+    count = Card.select(pw.fn.COUNT(pw.SQL("*")))
+    total = (count.where(where) if filtered else count).scalar() or 0  # no WHERE: SQLite's fast count
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     offset = (page - 1) * page_size
@@ -193,10 +254,10 @@ def search_cards(
         # Read the back half from the other end: OFFSET then stays below total / 2.
         limit = min(page_size, total - offset)
         back = max(0, total - offset - limit)
-        tuples = list(_select(where).order_by(*_order(column, not descending, now)).limit(limit).offset(back))
+        tuples = _page(store, where, column, not descending, now, limit, back, total, filtered)
         tuples.reverse()
     else:
-        tuples = list(_select(where).order_by(*_order(column, descending, now)).limit(page_size).offset(offset))
+        tuples = _page(store, where, column, descending, now, page_size, offset, total, filtered)
     rows = _rows(store, tuples, now, reveal)
     elapsed = time.perf_counter() - started
     if reveal and rows:

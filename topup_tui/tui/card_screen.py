@@ -74,6 +74,7 @@ class CardScreen(ModalScreen[None]):
         self.card_id = card_id
         self.detail = detail
         self.revealed: str | None = None
+        self.body_text = ""  # what the card body says, as plain text
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -135,6 +136,10 @@ class CardScreen(ModalScreen[None]):
         grid.add_row("History", Text(""))
         for h in detail.history:
             grid.add_row(Text(format_time(h.at), style="dim"), Text(clean(f"{h.action} by {h.actor} · {h.target}")))
+        self.body_text = "\n".join(
+            " ".join(cell.plain if isinstance(cell, Text) else str(cell) for cell in row)
+            for row in zip(*(column._cells for column in grid.columns))
+        )
         self.query_one("#card-body", Static).update(grid)
 
     def action_reveal(self) -> None:

@@ -36,6 +36,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
         self.counts: dict[int, tuple[int, int]] | None = None
         self.resellers: list[str] = []
         self.touched: set[str] = set()
+        self.submitted = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -113,6 +114,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
     def _validate(self, *, all_fields: bool) -> GenerateRequest | None:
         fields = self.raw_fields()
         request, errors = parse_generate_form(fields)
+        all_fields = all_fields or self.submitted  # after OK, every field speaks up
         if not all_fields:  # while typing, only speak of fields the operator has touched
             shown = {"amount", "currency"} & self.touched
             errors = {k: v for k, v in errors.items() if k in self.touched or (k == "amount" and shown)}
@@ -148,6 +150,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
 
     @on(Button.Pressed, "#ok")
     def action_ok(self) -> None:
+        self.submitted = True
         request = self._validate(all_fields=True)
         if request is not None:
             self.dismiss(request)
