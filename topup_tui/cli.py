@@ -87,10 +87,11 @@ def cli(ctx: click.Context, db: str | None) -> None:
         TopupApp(open_store(ctx)).run()
 
 
-from topup_tui import cli_cards, cli_commands  # noqa: E402  (commands live beside, kept small)
+from topup_tui import cli_cards, cli_commands, cli_people  # noqa: E402  (commands live beside, kept small)
 
 cli_commands.register(cli)
 cli_cards.register(cli)
+cli_people.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

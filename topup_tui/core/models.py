@@ -59,6 +59,7 @@ class Client(BaseModel):
     reseller = pw.ForeignKeyField(Reseller, null=True, backref="clients", on_delete="RESTRICT")
     balance = pw.BigIntegerField(default=0)  # minor units of `currency`
     created_at = UTCTimeField()
+    locked_until = UTCTimeField(null=True)  # redemption lockout after too many wrong PINs
 
 
 class Series(BaseModel):
@@ -146,7 +147,28 @@ class CardEvent(BaseModel):
         primary_key = pw.CompositeKey("card_id", "event_id")
 
 
-MODELS = [Meta, Reseller, Client, Series, Batch, Card, AuditEvent, CardEvent]
+class LedgerEntry(BaseModel):
+    """A credit to a client's balance. A card is credited once: the unique card column says so."""
+
+    client = pw.ForeignKeyField(Client, backref="ledger", on_delete="RESTRICT")
+    card = pw.ForeignKeyField(Card, unique=True, backref="ledger", on_delete="RESTRICT")
+    amount = pw.BigIntegerField()
+    currency = pw.CharField(max_length=3)
+    at = UTCTimeField()
+
+
+class RedeemFailure(BaseModel):
+    """A failed redemption attempt, counted for the guessing lockout."""
+
+    client = pw.ForeignKeyField(Client, backref="failures", on_delete="CASCADE")
+    at = UTCTimeField()
+    reason = pw.CharField(max_length=40)
+
+    class Meta:
+        indexes = ((("client", "at"), False),)
+
+
+MODELS = [Meta, Reseller, Client, Series, Batch, Card, AuditEvent, CardEvent, LedgerEntry, RedeemFailure]
 
 
 def format_serial(series: str, number: int) -> str:
