@@ -203,6 +203,8 @@ def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, o
 def _page(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
           filtered: bool) -> list[tuple]:
     """The rows of a page: its ids first (few columns, no join), then those cards with their names."""
+    if total == 0:
+        return []
     ids = _page_ids(where, column, descending, now, limit, offset, total, filtered)
     if not ids:
         return []

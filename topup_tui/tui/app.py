@@ -27,6 +27,8 @@ class ActionCommands(Provider):
         ("Mark: card under the cursor", "mark"), ("Mark: every card on the page", "mark_page"),
         ("Mark: every card matching the search", "mark_all"), ("Mark: clear", "clear_marks"),
         ("Table: refresh", "refresh"), ("Generation: cancel", "cancel_generation"), ("Help: keys", "help"),
+        ("Redeem: voucher PIN for a client", "redeem"), ("Clients: list, add, rename, ledger", "clients"),
+        ("Resellers: list, add, rename", "resellers"),
     )
 
     async def search(self, query: str) -> Hits:
@@ -61,7 +63,9 @@ HELP = """\
 | `z` | Page size 20 / 50 / 100 |
 | `s` | Sort by the column under the cursor (again to reverse) |
 | `space` · `a` · `A` · `x` | Mark card · mark page · mark every match · clear marks |
-| `c` | Cancel the running generation |
+| `v` | Redeem a voucher: a client and a PIN |
+| `c` · `o` | Clients (ledger, add, rename) · resellers (add, rename) |
+| `C` | Cancel the running generation |
 | `R` | Refresh |
 | `ctrl+p` | Command palette (every action) |
 | `?` / `F1` | This help · `q` quit |

@@ -56,7 +56,10 @@ class MainScreen(Screen):
         Binding("z", "page_size", "Page size", show=False, id="page_size"),
         Binding("r", "reset_search", "Reset search", show=False, id="reset_search"),
         Binding("R", "refresh", "Refresh", show=False, id="refresh"),
-        Binding("c", "cancel_generation", "Cancel generation", show=False, id="cancel_generation"),
+        Binding("C", "cancel_generation", "Cancel generation", show=False, id="cancel_generation"),
+        Binding("v", "redeem", "Redeem voucher", show=False, id="redeem"),
+        Binding("c", "clients", "Clients", show=False, id="clients"),
+        Binding("o", "resellers", "Resellers", show=False, id="resellers"),
     ]
 
     def __init__(self) -> None:
@@ -294,7 +297,7 @@ class MainScreen(Screen):
         return self.cancel_event is not None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("generate", "mass_edit") and self.generating:
+        if action in ("generate", "mass_edit", "redeem") and self.generating:
             return None  # shown greyed out: one write at a time while a batch holds the lock
         if action == "cancel_generation" and not self.generating:
             return None
@@ -364,6 +367,22 @@ class MainScreen(Screen):
             self.notify("generation cancelled; no card was written", severity="warning", markup=False)
         else:
             self.app.show_error(error)
+
+    # ----- people and redemption ----------------------------------------------------------
+    def action_redeem(self) -> None:
+        from topup_tui.tui.people_screens import RedeemScreen
+
+        self.app.push_screen(RedeemScreen(), lambda _: self.reload())
+
+    def action_clients(self) -> None:
+        from topup_tui.tui.people_screens import ClientsScreen
+
+        self.app.push_screen(ClientsScreen(), lambda _: self.reload())
+
+    def action_resellers(self) -> None:
+        from topup_tui.tui.people_screens import ResellersScreen
+
+        self.app.push_screen(ResellersScreen(), lambda _: self.reload())
 
     # ----- mass edit ----------------------------------------------------------------------
     def action_mass_edit(self) -> None:
