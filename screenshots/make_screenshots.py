@@ -61,10 +61,10 @@ async def main() -> None:
             await settle(pilot)
             app.save_screenshot("generate-dialog.svg", str(HERE))
             app.screen.action_ok()
-            bar = app.main.query_one("#gen-bar")
             for _ in range(500):
                 await asyncio.sleep(0.02)
-                if (bar.progress or 0) > 60_000:
+                bars = app.main.query("#gen-bar")
+                if bars and (bars.first().progress or 0) > 60_000:
                     break
             await pilot.pause()
             app.save_screenshot("generate-progress.svg", str(HERE))

@@ -8,6 +8,8 @@ reached, the PostgreSQL tests fail (they are not skipped).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,3 +83,40 @@ def store(db_url, key_path):
     opened = open_store(db_url, key_path=key_path, actor="tester")
     yield opened
     opened.close()
+
+
+# --- running the real command line in a child process ------------------------------------------
+
+CLI = [sys.executable, "-m", "topup_tui"]
+
+# A child that imports everything, then waits for a line on stdin before running the CLI exactly
+# as `python -m topup_tui ARGS` would: several children released together start their work
+# together, without the parent guessing how long imports take.
+GATED_CLI = (
+    "import runpy, sys\n"
+    "import topup_tui.cli\n"
+    "sys.stdin.readline()\n"
+    "sys.argv = ['topup_tui', *sys.argv[1:]]\n"
+    "runpy.run_module('topup_tui', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`python -m topup_tui ARGS` in a child process (environment: this test's, plus `env`)."""
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def start_gated_cli(*args: str) -> subprocess.Popen:
+    """Start `python -m topup_tui ARGS` held at a gate; release it with `release(proc)`."""
+    return subprocess.Popen(
+        [sys.executable, "-c", GATED_CLI, *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def release(proc: subprocess.Popen) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()  # left open: communicate() closes it

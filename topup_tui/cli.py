@@ -82,9 +82,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)["db"] = db
     if ctx.invoked_subcommand is None:
-        from topup_tui.tui.app import TopupApp
-
-        TopupApp(open_store(ctx)).run()
+        run_tui(open_store(ctx))
 
 
 from topup_tui import cli_cards, cli_commands, cli_people  # noqa: E402  (commands live beside, kept small)
@@ -92,6 +90,27 @@ from topup_tui import cli_cards, cli_commands, cli_people  # noqa: E402  (comman
 cli_commands.register(cli)
 cli_cards.register(cli)
 cli_people.register(cli)
+
+
+def run_tui(store: database.Store) -> None:
+    """Open the Top-up Cards screen. Page 1 is read in a thread while Textual loads."""
+    from concurrent.futures import Future
+    from threading import Thread
+
+    from topup_tui.core.search import search_cards
+
+    first_page: Future = Future()
+
+    def fetch() -> None:
+        try:
+            first_page.set_result(search_cards(store))
+        except BaseException as exc:  # delivered to the screen, which shows it
+            first_page.set_exception(exc)
+
+    Thread(target=fetch, name="first-page", daemon=True).start()
+    from topup_tui.tui.app import TopupApp
+
+    TopupApp(store, first_page=first_page).run()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -272,15 +272,16 @@ async def test_generate_cancel_half_way_leaves_nothing(demo_store):
         for field, value in {"amount": "5", "quantity": "400000", "series": "BIG", "expires": "2030-01-01"}.items():
             screen.query_one(f"#{field}", Input).value = value
         screen.action_ok()
-        bar = app.main.query_one("#gen-bar", ProgressBar)
         for _ in range(400):
             await asyncio.sleep(0.02)
-            if (bar.progress or 0) > 0:
+            bars = app.main.query("#gen-bar")
+            if bars and (bars.first(ProgressBar).progress or 0) > 0:
                 break
+        bar = app.main.query_one("#gen-bar", ProgressBar)
         assert 0 < (bar.progress or 0) < 400000, "generation should be running"
         # the table stays usable meanwhile
         await pilot.press("n")
-        await pilot.press("c")
+        await pilot.press("C")
         await settle(pilot, rounds=6)
         assert not app.main.generating
         assert Card.select().count() == before and Batch.select().count() == batches

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 
-from dateutil.parser import isoparse
-
 from topup_tui.core.errors import InputError
 
 DATE_FORMATS_HELP = "YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS] with an optional offset (Z, +0000, -0300); no offset means UTC"
@@ -51,6 +49,8 @@ def parse_time(text: str | None, field: str, *, end_of_day: bool = True) -> date
         raise InputError(field, f"is required ({DATE_FORMATS_HELP})")
     if not raw.isascii() or not (_DATE_ONLY.fullmatch(raw) or _DATE_TIME.fullmatch(raw)):
         raise InputError(field, f"{raw!r} is not a date: use {DATE_FORMATS_HELP}")
+    from dateutil.parser import isoparse  # imported on first use: keeps start-up light
+
     try:
         parsed = isoparse(raw)
     except (ValueError, OverflowError) as exc:

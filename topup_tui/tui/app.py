@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -111,12 +113,15 @@ class TopupApp(App[None]):
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, first_page: Future | None = None) -> None:
         super().__init__()
         self.store = store
+        self.first_page = first_page  # page 1, fetched while Textual was starting (see cli)
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen())
         for note in self.store.notes:
             self.notify(note, markup=False)
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from topup_tui.core.edit import Scope
@@ -18,10 +18,40 @@ from topup_tui.core.errors import Cancelled, TopupError
 from topup_tui.core.filters import CardFilter
 from topup_tui.core.generate import BatchResult, GenerateRequest, generate_cards
 from topup_tui.core.search import DEFAULT_SORT, Page, search_cards
+from topup_tui.tui.keybar import KeyBar
 from topup_tui.tui.table import SORT_OF_COLUMN, CardTable
 from topup_tui.tui.text import clean
 
 PAGE_SIZES = (20, 50, 100)
+
+
+class GenerationBar(Horizontal):
+    """Cards done, rate, time left, a progress bar and Cancel, under the table while a batch runs."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._state: tuple[str, int | None, int | None] = ("", None, None)
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="gen-label")
+        yield ProgressBar(id="gen-bar", show_eta=False, show_percentage=True)
+        yield Button("Cancel", id="gen-cancel", variant="error", compact=True)
+
+    def on_mount(self) -> None:
+        self.show(*self._state)
+
+    def show(self, label: str, done: int | None = None, total: int | None = None) -> None:
+        self.display = True
+        self._state = (label, done if done is not None else self._state[1], total or self._state[2])
+        if not self.is_mounted or not self.children:
+            return
+        self.query_one("#gen-label", Label).update(label)
+        if done is not None:
+            self.query_one("#gen-bar", ProgressBar).update(total=total or self._state[2], progress=done)
+
+    @property
+    def progress(self) -> float:
+        return self.query_one("#gen-bar", ProgressBar).progress
 
 
 class MainScreen(Screen):
@@ -73,6 +103,7 @@ class MainScreen(Screen):
         self.marks: set[int] = set()
         self.all_marked = False
         self.cancel_event: threading.Event | None = None
+        self.generation_bar: GenerationBar | None = None
         self._progress_started = 0.0
         self._last_progress = 0.0
 
@@ -86,15 +117,10 @@ class MainScreen(Screen):
         yield Static("", id="summary", markup=False)
         yield CardTable(id="cards")
         yield Static("", id="empty", markup=False)
-        with Horizontal(id="generation"):
-            yield Label("", id="gen-label")
-            yield ProgressBar(id="gen-bar", show_eta=False, show_percentage=True)
-            yield Button("Cancel", id="gen-cancel", variant="error", compact=True)
         yield Static("", id="info", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#generation").display = False
         self.query_one("#empty").display = False
         table = self.query_one(CardTable)
         table.setup_columns(self._table_width())
@@ -124,6 +150,9 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, flt: CardFilter, page: int, page_size: int, sort) -> Page:
+        prefetched, self.app.first_page = self.app.first_page, None
+        if prefetched is not None and (flt, page, page_size, sort) == (CardFilter(), 1, PAGE_SIZES[0], DEFAULT_SORT):
+            return prefetched.result()
         return search_cards(self.app.store, flt, page=page, page_size=page_size, sort=sort)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -309,15 +338,15 @@ class MainScreen(Screen):
         if not self.generating:
             self.app.push_screen(GenerateScreen(), self._start_generation)
 
-    def _start_generation(self, request: GenerateRequest | None) -> None:
+    async def _start_generation(self, request: GenerateRequest | None) -> None:
         if request is None:
             return
         self.cancel_event = threading.Event()
         self._progress_started = time.monotonic()
-        bar = self.query_one("#gen-bar", ProgressBar)
-        bar.update(total=request.quantity, progress=0)
-        self.query_one("#gen-label", Label).update(f"Generating {request.quantity:,} cards…")
-        self.query_one("#generation").display = True
+        if self.generation_bar is None:  # mounted on first use: a lighter start-up
+            self.generation_bar = GenerationBar(id="generation")
+            await self.mount(self.generation_bar, before="#info")
+        self.generation_bar.show(f"Generating {request.quantity:,} cards…", 0, request.quantity)
         self.refresh_bindings()
         self._generate(request, self.cancel_event)
 
@@ -336,18 +365,20 @@ class MainScreen(Screen):
         elapsed = max(time.monotonic() - self._progress_started, 1e-6)
         rate = done / elapsed
         left = (total - done) / rate if rate else 0
-        self.query_one("#gen-bar", ProgressBar).update(total=total, progress=done)
-        self.query_one("#gen-label", Label).update(f"{done:,}/{total:,} · {rate:,.0f}/s · {left:.0f}s left")
+        if self.generation_bar is not None:
+            self.generation_bar.show(f"{done:,}/{total:,} · {rate:,.0f}/s · {left:.0f}s left", done, total)
 
     @on(Button.Pressed, "#gen-cancel")
     def action_cancel_generation(self) -> None:
         if self.cancel_event is not None:
             self.cancel_event.set()
-            self.query_one("#gen-label", Label).update("Cancelling… (rolling back)")
+            if self.generation_bar is not None:
+                self.generation_bar.show("Cancelling… (rolling back)")
 
     def _generation_ended(self) -> None:
         self.cancel_event = None
-        self.query_one("#generation").display = False
+        if self.generation_bar is not None:
+            self.generation_bar.display = False
         self.refresh_bindings()
 
     def _generation_done(self, result: BatchResult) -> None:
