@@ -26,11 +26,15 @@ class CliFailure(Exception):
         self.code = code
 
 
-def open_store(ctx: click.Context) -> database.Store:
-    """Open the database named by --db / TOPUP_DB once per command; close it when it ends."""
+def open_store(ctx: click.Context, *, create: bool = False) -> database.Store:
+    """Open the database named by --db / TOPUP_DB once per command; close it when it ends.
+
+    Only commands that make something (the app, generate, adding a reseller or a client, the
+    demo) create a database that does not exist yet; the others say it is not there.
+    """
     obj = ctx.find_root().ensure_object(dict)
     if "store" not in obj:
-        store = database.open_store(obj.get("db"))
+        store = database.open_store(obj.get("db"), create=create)
         for note in store.notes:
             click.echo(f"note: {note}", err=True)
         obj["store"] = store
@@ -82,7 +86,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)["db"] = db
     if ctx.invoked_subcommand is None:
-        run_tui(open_store(ctx))
+        run_tui(open_store(ctx, create=True))
 
 
 from topup_tui import cli_cards, cli_commands, cli_people  # noqa: E402  (commands live beside, kept small)

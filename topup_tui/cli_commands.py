@@ -28,7 +28,7 @@ def demo(ctx):
     from topup_tui.cli import open_store
     from topup_tui.demo import fill_demo
 
-    made = fill_demo(open_store(ctx))
+    made = fill_demo(open_store(ctx, create=True))
     click.echo(f"demo data: {made['cards']:,} cards in {made['batches']} batches, "
                f"{made['resellers']} resellers, {made['clients']} clients")
 
@@ -55,7 +55,7 @@ def generate(ctx, amount, currency, quantity, series, pin_length, reseller, expi
     )
     if export_path:
         _check_export_path(export_path)
-    store = open_store(ctx)
+    store = open_store(ctx, create=True)
     progress, finish = stderr_progress("generating")
     try:
         result = generate_cards(store, request, progress=progress)
@@ -120,7 +120,7 @@ def resellers_add(ctx, name):
     """Add a reseller named NAME."""
     from topup_tui.cli import open_store
 
-    reseller = add_reseller(open_store(ctx), name)
+    reseller = add_reseller(open_store(ctx, create=True), name)
     click.echo(f"added reseller {reseller.name!r} (id {reseller.id})")
 
 

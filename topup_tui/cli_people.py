@@ -68,7 +68,7 @@ def clients_add(ctx, name, currency, reseller):
     """Add a client named NAME."""
     from topup_tui.cli import open_store
 
-    client = add_client(open_store(ctx), name, currency, reseller)
+    client = add_client(open_store(ctx, create=True), name, currency, reseller)
     click.echo(f"added client {client.name!r} ({client.currency}, id {client.id})")
 
 

@@ -248,9 +248,21 @@ def test_resellers_add_duplicate_is_exit_2(db, capsys):
 
 
 def test_resellers_list_empty(tmp_path, capsys):
+    from topup_tui.core.database import open_store
+
+    open_store(str(tmp_path / "new.db")).close()
     code, out, err = invoke(capsys, "--db", str(tmp_path / "new.db"), "resellers", "list")
     assert code == 0, err
     assert "no resellers yet" in out
+
+
+@pytest.mark.parametrize("command", [["resellers", "list"], ["cards"], ["show", "101-1"], ["clients", "list"]])
+def test_reading_a_missing_database_creates_nothing(tmp_path, capsys, key_path, command):
+    missing = tmp_path / "typo.db"
+    code, out, err = invoke(capsys, "--db", str(missing), *command)
+    assert code == 1
+    assert err.startswith("error: no database at") and err.count("\n") == 1
+    assert not missing.exists() and not key_path.exists()
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -321,10 +333,13 @@ def test_topup_db_env_is_respected(tmp_path, key_path, monkeypatch, capsys):
         store.close()
     # --db wins over TOPUP_DB
     other = tmp_path / "flag.db"
+    code, out, err = invoke(capsys, "--db", str(other), "resellers", "add", "Via Flag")
+    assert code == 0, err
     code, out, err = invoke(capsys, "--db", str(other), "resellers", "list", "--json")
     assert code == 0, err
-    assert json.loads(out) == []
-    assert other.exists()
+    assert [r["name"] for r in json.loads(out)] == ["Via Flag"]
+    code, out, err = invoke(capsys, "resellers", "list", "--json")
+    assert [r["name"] for r in json.loads(out)] == ["Via Env"]
 
 
 def test_topup_db_env_in_a_real_process(tmp_path):

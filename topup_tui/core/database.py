@@ -218,14 +218,22 @@ def _user_tables(database: pw.Database, target: Target) -> list[str]:
     return [r[0] for r in rows.fetchall()]
 
 
-def open_store(target_text: str | None = None, *, key_path: Path | None = None, actor: str | None = None) -> Store:
-    """Open (or create) the database named by `target_text`, `TOPUP_DB` or the default."""
+def open_store(
+    target_text: str | None = None, *, key_path: Path | None = None, actor: str | None = None, create: bool = True
+) -> Store:
+    """Open the database named by `target_text`, `TOPUP_DB` or the default.
+
+    With `create=False` a database that does not exist yet is an error rather than a new empty
+    one (and a new key): a mistyped `--db` for a read should not leave files behind.
+    """
     target = parse_target(target_text)
     key_path = key_path or paths.key_file_path()
+    if not create and target.kind == "sqlite" and not (target.path and target.path.exists()):
+        raise DatabaseError(f"no database at {target.display} (check --db / TOPUP_DB)")
     database, _fresh = _connect(target)
     db.initialize(database)
     try:
-        store = _open_checked(database, target, key_path, actor or current_actor())
+        store = _open_checked(database, target, key_path, actor or current_actor(), create)
     except BaseException:
         database.close()
         raise
@@ -234,7 +242,7 @@ def open_store(target_text: str | None = None, *, key_path: Path | None = None, 
     return store
 
 
-def _open_checked(database: pw.Database, target: Target, key_path: Path, actor: str) -> Store:
+def _open_checked(database: pw.Database, target: Target, key_path: Path, actor: str, create: bool) -> Store:
     with translate_db_errors():
         if not _has_table(database, Meta._meta.table_name, target):
             others = _user_tables(database, target)
@@ -242,6 +250,8 @@ def _open_checked(database: pw.Database, target: Target, key_path: Path, actor: 
                 raise DatabaseError(
                     f"{target.display} is not a topup-tui database (it has tables {', '.join(sorted(others)[:5])})"
                 )
+            if not create:
+                raise DatabaseError(f"{target.display} holds no topup-tui database yet (check --db / TOPUP_DB)")
             return _create_new(database, target, key_path, actor)
         meta = {row.key: row.value for row in Meta.select()}
         needed = meta.get("key_fingerprint")
@@ -259,7 +269,10 @@ def _open_checked(database: pw.Database, target: Target, key_path: Path, actor: 
                 "set TOPUP_KEY_FILE to the right key file"
             )
         store = Store(database, target, key, actor)
-        _upgrade(store, int(meta.get("schema_version", "0")))
+        version = meta.get("schema_version", "0")
+        if not version.isdigit():
+            raise DatabaseError(f"{target.display} records schema version {version!r}: it is damaged")
+        _upgrade(store, int(version))
         return store
 
 

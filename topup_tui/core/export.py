@@ -61,9 +61,13 @@ def export_batch(store: Store, batch_id: int, path: str | Path, *, progress=None
         with store.write():
             store.audit("export", f"batch {batch_id}", count, path=str(dest.resolve()))
             try:
-                os.link(tmp, dest)
+                os.link(tmp, dest)  # fails if dest exists: never overwrites a file
             except FileExistsError:
                 raise InputError("export", f"{dest} already exists; choose a new file name") from None
+            except OSError:  # a filesystem without hard links: check, then rename
+                if dest.exists():
+                    raise InputError("export", f"{dest} already exists; choose a new file name") from None
+                os.rename(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return count
