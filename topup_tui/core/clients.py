@@ -42,34 +42,26 @@ def add_client(store: Store, name: str, currency: str, reseller: str | None = No
 
 
 def rename_client(store: Store, old: str, new: str) -> Client:
-    new = check_name(new, "new_name")
-    with store.write():
-        client = find_client(old)
-        if client.name == new:
-            return client
-        if Client.get_or_none(Client.name == new) is not None:
-            raise InputError("new_name", f"a client named {new!r} already exists")
-        before = client.name
-        client.name = new
-        client.save()
-        store.audit("rename-client", f"client {client.id}", 1, old=before, new=new)
-    return client
+    return _rename(store, "client", lambda: find_client(old), new)
 
 
 def rename_reseller(store: Store, old: str, new: str) -> Reseller:
+    return _rename(store, "reseller", lambda: find_reseller(old), new)
+
+
+def _rename(store: Store, kind: str, find, new: str):
+    """Rename the client or reseller `find()` returns; names stay unique; audited."""
     new = check_name(new, "new_name")
     with store.write():
-        reseller = find_reseller(old)
-        assert reseller is not None
-        if reseller.name == new:
-            return reseller
-        if Reseller.get_or_none(Reseller.name == new) is not None:
-            raise InputError("new_name", f"a reseller named {new!r} already exists")
-        before = reseller.name
-        reseller.name = new
-        reseller.save()
-        store.audit("rename-reseller", f"reseller {reseller.id}", 1, old=before, new=new)
-    return reseller
+        row = find()
+        if row.name == new:
+            return row
+        if type(row).get_or_none(type(row).name == new) is not None:
+            raise InputError("new_name", f"a {kind} named {new!r} already exists")
+        before, row.name = row.name, new
+        row.save()
+        store.audit(f"rename-{kind}", f"{kind} {row.id}", 1, old=before, new=new)
+    return row
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,13 @@ class InputError(TopupError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+def raise_first(errors: dict[str, str]) -> None:
+    """Raise the first of a form's field errors (a face that shows one line at a time)."""
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise InputError(field, message)
+
+
 class Refused(TopupError):
     """A well-formed request that a rule refuses (nothing written)."""
 

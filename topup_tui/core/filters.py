@@ -15,7 +15,7 @@ from datetime import datetime
 
 import peewee as pw
 
-from topup_tui.core.errors import InputError
+from topup_tui.core.errors import InputError, raise_first
 from topup_tui.core.models import Card, Client, Reseller, format_serial
 from topup_tui.core.money import format_amount, parse_amount, parse_currency
 from topup_tui.core.pins import normalize_pin
@@ -226,9 +226,7 @@ def parse_filter(fields: Mapping[str, object]) -> tuple[CardFilter | None, dict[
 def build_filter(**fields: object) -> CardFilter:
     """Like `parse_filter`, raising the first error instead."""
     flt, errors = parse_filter(fields)
-    if errors:
-        name, message = next(iter(errors.items()))
-        raise InputError(name, message)
+    raise_first(errors)
     assert flt is not None
     return flt
 

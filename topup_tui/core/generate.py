@@ -18,7 +18,7 @@ from datetime import datetime
 import peewee as pw
 
 from topup_tui.core.database import Store
-from topup_tui.core.errors import Cancelled, InputError, Refused
+from topup_tui.core.errors import Cancelled, InputError, Refused, raise_first
 from topup_tui.core.models import Batch, Card, Series, format_serial
 from topup_tui.core.money import format_amount, parse_amount, parse_currency
 from topup_tui.core.pins import DEFAULT_PIN_LENGTH, MAX_PIN_LENGTH, SecretsPinSource, check_pin_length
@@ -186,9 +186,7 @@ def build_request(**fields: object) -> GenerateRequest:
     """Like `parse_generate_form`, raising the first error (in field order) instead."""
     now = fields.pop("now", None)
     request, errors = parse_generate_form(fields, now=now)  # type: ignore[arg-type]
-    if errors:
-        field, message = next(iter(errors.items()))
-        raise InputError(field, message)
+    raise_first(errors)
     assert request is not None
     return request
 
