@@ -156,15 +156,15 @@ def _select(where: pw.Expression) -> pw.ModelSelect:
     )
 
 
-# Sorts whose order an index walks (ties broken by the id, which every SQLite index carries):
-# created_at, amount, (series, number), expires_at (leading column of (expires_at, activated_at)).
+# Sorts whose order an index walks, ties broken by the id: card_created_at, card_amount,
+# card_series_number, card_expires_at (an SQLite index entry ends with the rowid).
 _WALKABLE_SORTS = ("created", "amount", "serial", "expires")
-PROBE_FIRST = 1_000  # rows of the sort order a first probe reads
-PROBE_GROWTH = 4
+PROBE_FIRST = 1_000  # rows of the sort order a first probe reads (at least PROBE_GROWTH pages' worth)
+PROBE_GROWTH = 4  # each probe reads this many times the rows of the one before
 PROBE_BUDGET = 0.5  # probes read at most this share of the match count, then the filter's index is used
 
 
-def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
+def _page_ids(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
               filtered: bool) -> list[int]:
     """The ids of cards `offset .. offset + limit` of the matches of `where`, in sort order.
 
@@ -179,7 +179,7 @@ def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, o
     if filtered and column in _WALKABLE_SORTS and total > PROBE_FIRST:
         window_table = Card.alias("w")  # the same sort keys, on the window's own copy of the table
         window_order = [pw.Ordering(getattr(window_table, key.node.name), key.direction) for key in order]
-        k, spent = max(PROBE_FIRST, 4 * (offset + limit)), 0
+        k, spent = max(PROBE_FIRST, PROBE_GROWTH * (offset + limit)), 0
         while spent + k <= total * PROBE_BUDGET:
             window = window_table.select(window_table.id).order_by(*window_order).limit(k).alias("window")
             query = (
@@ -193,6 +193,11 @@ def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, o
                 return ids
             spent += k
             k *= PROBE_GROWTH
+    if filtered and store.is_sqlite:
+        # The filter's index, then a sort: SQLite would otherwise walk the sort order's index when
+        # it guesses the filter is loose (a range, or IS NULL) -- the walk the probes found long.
+        # A unary + (a no-op on any value) keeps a sort key from being read off an index.
+        order = [_unindexed(key) for key in order]
     query = Card.select(Card.id)
     if column == "reseller":
         query = query.join(Reseller, pw.JOIN.LEFT_OUTER, on=(Card.reseller == Reseller.id))
@@ -200,12 +205,18 @@ def _page_ids(where, column: str, descending: bool, now: datetime, limit: int, o
     return [cid for (cid,) in query]
 
 
+def _unindexed(key: pw.Ordering) -> pw.Ordering:
+    if isinstance(key.node, pw.Field):
+        return pw.Ordering(pw.NodeList((pw.SQL("+"), key.node), glue=""), key.direction)
+    return key
+
+
 def _page(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
           filtered: bool) -> list[tuple]:
     """The rows of a page: its ids first (few columns, no join), then those cards with their names."""
     if total == 0:
         return []
-    ids = _page_ids(where, column, descending, now, limit, offset, total, filtered)
+    ids = _page_ids(store, where, column, descending, now, limit, offset, total, filtered)
     if not ids:
         return []
     return list(_select(Card.id.in_(ids)).order_by(*_order(column, descending, now)))
