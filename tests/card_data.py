@@ -158,3 +158,24 @@ def module_store(backend: str, tmp: Path) -> Iterator[tuple[str, Path, Store, Da
             with conn.cursor() as cur:
                 cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
             conn.close()
+
+
+STATUS_RANK = {"new": 0, "activated": 1, "expired": 2}
+
+
+def expected_sorted(recs, column, descending, now):
+    """The full sorted list, computed in Python: by the column, ties by card id, in the
+    direction asked; cards without a value (no reseller, not activated) last either way."""
+    value = {
+        "status": lambda r: (STATUS_RANK[r.status(now)],),
+        "serial": lambda r: (r.series, r.number),
+        "amount": lambda r: (r.amount,),
+        "reseller": lambda r: (r.reseller,),
+        "activated": lambda r: (r.activated_at,),
+        "created": lambda r: (r.created_at,),
+        "expires": lambda r: (r.expires_at,),
+    }[column]
+    present = [r for r in recs if value(r)[0] is not None]
+    absent = [r for r in recs if value(r)[0] is None]
+    return (sorted(present, key=lambda r: (*value(r), r.id), reverse=descending)
+            + sorted(absent, key=lambda r: r.id, reverse=descending))

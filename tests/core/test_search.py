@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.card_data import B4_CREATED, BOUNDARY, module_store, records, serials
+from tests.card_data import B4_CREATED, BOUNDARY, expected_sorted, module_store, records, serials
 from tests.conftest import NOW
 from topup_tui.core.errors import InputError
 from topup_tui.core.filters import CardFilter, build_filter, parse_filter, parse_serial
@@ -307,32 +307,8 @@ def test_status_at_the_expiration_instant(w):
 
 # --- paging and sorting --------------------------------------------------------------------
 
-STATUS_RANK = {"new": 0, "activated": 1, "expired": 2}
-
-
 def expected_order(w, recs, column, descending, now=NOW):
-    """The full sorted list, computed in Python. NULLs sort as the backend puts them:
-    SQLite below every value, PostgreSQL above every value (in both directions)."""
-    null_high = w.backend == "postgresql"
-
-    def nullable(value):
-        if value is None:
-            return (1,) if null_high else (0,)
-        return (0, value) if null_high else (1, value)
-
-    def key(r):
-        value = {
-            "status": lambda: (STATUS_RANK[r.status(now)],),
-            "serial": lambda: (r.series, r.number),
-            "amount": lambda: (r.amount,),
-            "reseller": lambda: (nullable(r.reseller),),
-            "activated": lambda: (nullable(r.activated_at),),
-            "created": lambda: (r.created_at,),
-            "expires": lambda: (r.expires_at,),
-        }[column]()
-        return (*value, r.id)
-
-    return sorted(recs, key=key, reverse=descending)
+    return expected_sorted(recs, column, descending, now)
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.card_data import module_store, records
+from tests.card_data import expected_sorted, module_store, records
 from tests.conftest import NOW
 from topup_tui.core import search
 from topup_tui.core.filters import build_filter
 from topup_tui.core.models import db
 from topup_tui.core.search import SORT_COLUMNS, search_cards
 
-STATUS_RANK = {"new": 0, "activated": 1, "expired": 2}
 
 FILTERS = {
     "none": ({}, lambda r: True),
@@ -56,26 +55,7 @@ def bound(world):
 
 
 def expected_ids(backend, recs, column, descending):
-    null_high = backend == "postgresql"
-
-    def nullable(value):
-        if value is None:
-            return (1,) if null_high else (0,)
-        return (0, value) if null_high else (1, value)
-
-    def key(r):
-        value = {
-            "status": lambda: (STATUS_RANK[r.status(NOW)],),
-            "serial": lambda: (r.series, r.number),
-            "amount": lambda: (r.amount,),
-            "reseller": lambda: (nullable(r.reseller),),
-            "activated": lambda: (nullable(r.activated_at),),
-            "created": lambda: (r.created_at,),
-            "expires": lambda: (r.expires_at,),
-        }[column]()
-        return (*value, r.id)
-
-    return [r.id for r in sorted(recs, key=key, reverse=descending)]
+    return [r.id for r in expected_sorted(recs, column, descending, NOW)]
 
 
 @pytest.mark.parametrize("road", list(ROADS))

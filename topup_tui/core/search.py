@@ -122,7 +122,8 @@ def check_page(value: int | str, field: str = "page") -> int:
     return int(text)
 
 
-def _order(column: str, descending: bool, now: datetime) -> list[pw.Ordering]:
+def _order(column: str, descending: bool, now: datetime, flipped: bool = False) -> list[pw.Ordering]:
+    """ORDER BY keys for a sort column; `flipped` is the exact reverse (for the back-half read)."""
     if column == "status":
         rank = pw.Case(None, [(Card.activated_at.is_null(False), 1), (Card.expires_at <= now, 2)], 0)
         keys = [rank]
@@ -139,7 +140,10 @@ def _order(column: str, descending: bool, now: datetime) -> list[pw.Ordering]:
     else:
         keys = [Card.created_at]
     keys.append(Card.id)
-    return [k.desc() if descending else k.asc() for k in keys]
+    # Cards with no reseller or not activated ("—") come last either way, on every backend
+    # (SQLite would put NULLs first ascending, PostgreSQL first descending).
+    nulls = ("FIRST" if flipped else "LAST") if column in ("reseller", "activated") else None
+    return [k.desc(nulls=nulls) if descending else k.asc(nulls=nulls) for k in keys]
 
 
 def _select(where: pw.Expression) -> pw.ModelSelect:
@@ -165,7 +169,7 @@ PROBE_BUDGET = 0.5  # probes read at most this share of the match count, then th
 
 
 def _page_ids(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
-              filtered: bool) -> list[int]:
+              filtered: bool, flipped: bool = False) -> list[int]:
     """The ids of cards `offset .. offset + limit` of the matches of `where`, in sort order.
 
     With many matches, the page is first looked for among the top K cards of the sort order (K
@@ -174,7 +178,7 @@ def _page_ids(store, where, column: str, descending: bool, now: datetime, limit:
     have read PROBE_BUDGET of the match count; the filter's index then finds every match and
     they are sorted, which costs about the match count. Either road gives the same ids.
     """
-    order = _order(column, descending, now)
+    order = _order(column, descending, now, flipped)
     wanted = min(limit, max(0, total - offset))
     if filtered and column in _WALKABLE_SORTS and total > PROBE_FIRST:
         window_table = Card.alias("w")  # the same sort keys, on the window's own copy of the table
@@ -207,19 +211,19 @@ def _page_ids(store, where, column: str, descending: bool, now: datetime, limit:
 
 def _unindexed(key: pw.Ordering) -> pw.Ordering:
     if isinstance(key.node, pw.Field):
-        return pw.Ordering(pw.NodeList((pw.SQL("+"), key.node), glue=""), key.direction)
+        return pw.Ordering(pw.NodeList((pw.SQL("+"), key.node), glue=""), key.direction, nulls=key.nulls)
     return key
 
 
 def _page(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
-          filtered: bool) -> list[tuple]:
+          filtered: bool, flipped: bool = False) -> list[tuple]:
     """The rows of a page: its ids first (few columns, no join), then those cards with their names."""
     if total == 0:
         return []
-    ids = _page_ids(store, where, column, descending, now, limit, offset, total, filtered)
+    ids = _page_ids(store, where, column, descending, now, limit, offset, total, filtered, flipped)
     if not ids:
         return []
-    return list(_select(Card.id.in_(ids)).order_by(*_order(column, descending, now)))
+    return list(_select(Card.id.in_(ids)).order_by(*_order(column, descending, now, flipped)))
 
 
 def _rows(store, tuples, now: datetime, reveal: bool) -> list[CardRow]:
@@ -267,7 +271,7 @@ def search_cards(
         # Read the back half from the other end: OFFSET then stays below total / 2.
         limit = min(page_size, total - offset)
         back = max(0, total - offset - limit)
-        tuples = _page(store, where, column, not descending, now, limit, back, total, filtered)
+        tuples = _page(store, where, column, not descending, now, limit, back, total, filtered, flipped=True)
         tuples.reverse()
     else:
         tuples = _page(store, where, column, descending, now, page_size, offset, total, filtered)
