@@ -29,6 +29,7 @@ NO_RESELLER = "__none__"
 class GenerateScreen(ModalScreen[GenerateRequest | None]):
     """Returns a validated request (the main screen runs it with a progress bar), or None."""
 
+    AUTO_FOCUS = "#amount"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self) -> None:
@@ -72,7 +73,6 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#amount", Input).focus()
         self._load()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -167,6 +167,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
 class GeneratedScreen(ModalScreen[int | None]):
     """A finished batch: its summary, an export to CSV (0600), and "show the batch"."""
 
+    AUTO_FOCUS = "#path"
     BINDINGS = [Binding("escape", "close", "Close")]
 
     def __init__(self, result: BatchResult) -> None:
@@ -191,9 +192,6 @@ class GeneratedScreen(ModalScreen[int | None]):
                 yield Button("Export", id="export", variant="primary", compact=True)
                 yield Button("Show batch", id="show", compact=True)
                 yield Button("Close", id="close", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#export")

@@ -23,6 +23,7 @@ PRESERVE, SET_TO = "preserve", "set"
 class MassEditScreen(ModalScreen[bool | None]):
     """Dismisses True when cards were changed or deleted."""
 
+    AUTO_FOCUS = "#expires_mode"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, scope: Scope, what: str) -> None:
@@ -57,7 +58,6 @@ class MassEditScreen(ModalScreen[bool | None]):
                 yield Button("Process »", id="process", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#expires_mode", Select).focus()
         self._load()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -160,6 +160,7 @@ class MassEditScreen(ModalScreen[bool | None]):
 class DeleteConfirmScreen(ModalScreen[bool]):
     """The operator types the number of cards to be deleted; anything else deletes nothing."""
 
+    AUTO_FOCUS = "#count"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, plan: Preview, what: str) -> None:
@@ -177,9 +178,6 @@ class DeleteConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Delete", id="delete", variant="error", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#count", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#delete")

@@ -230,6 +230,7 @@ class LedgerScreen(ModalScreen[None]):
 class RedeemScreen(ModalScreen[None]):
     """Redeem Voucher: choose a client, type or paste a PIN, Enter. Stays open for the next one."""
 
+    AUTO_FOCUS = "#client"
     BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
@@ -244,7 +245,6 @@ class RedeemScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._load()
-        self.query_one("#client", Select).focus()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):

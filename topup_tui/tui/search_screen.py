@@ -35,6 +35,7 @@ def _bounds(row: str) -> tuple[str, str]:
 class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
     """Returns (the raw field values, the validated filter), or None when cancelled."""
 
+    AUTO_FOCUS = "#serial_from"
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("f2", "reset", "Reset")]
 
     def __init__(self, fields: dict[str, str]) -> None:
@@ -77,7 +78,6 @@ class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
                 yield Button("Search", id="search", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#serial_from", Input).focus()
         self._load_resellers()
 
     @work(thread=True, exclusive=True, group="resellers", exit_on_error=False)
