@@ -6,20 +6,24 @@ concurrent one, so of N concurrent redemptions of one PIN exactly one matches), 
 entry (whose unique card column is a second guard), the balance change and the audit event.
 A refusal records a failed attempt in its own committed transaction; enough of them lock the
 client for a while (the guessing lockout), counted in the database so they survive a restart
-and add up across processes.
+and add up across processes. The attempts of one client are serialised (SQLite's BEGIN
+IMMEDIATE; on PostgreSQL a row lock on the client), so parallel guesses cannot outrun the lockout.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import peewee as pw
 
 from topup_tui.core.clients import find_client
 from topup_tui.core.database import Store
 from topup_tui.core.errors import Refused
-from topup_tui.core.models import Card, Client, LedgerEntry, Meta, RedeemFailure, format_serial
+from topup_tui.core.models import AuditEvent, Card, CardEvent, Client, LedgerEntry, Meta, RedeemFailure, format_serial
 from topup_tui.core.money import format_amount
 from topup_tui.core.pins import normalize_pin
 from topup_tui.core.times import format_time, to_utc, utcnow
@@ -83,39 +87,55 @@ def redeem(store: Store, client_name: str, pin_text: str, *, now: datetime | Non
     """Credit the card whose PIN is `pin_text` to `client_name`, or raise RedeemRefused (or InputError).
 
     A malformed PIN is bad input (InputError) and is not counted as a guess.
+
+    The success path runs prepared SQL (`_sql`) rather than building peewee queries: a redemption
+    is a handful of one-row statements, and composing them cost more than running them.
     """
     pin = normalize_pin(pin_text)
     now = to_utc(now or utcnow())
+    at = int(now.timestamp())  # as UTCTimeField stores it
     pin_ct = store.key.encrypt(pin)
-    refusal: RedeemRefused | None = None
+    name = " ".join((client_name or "").split())
+    sql = _sql(store)
     with store.write():
-        client = find_client(client_name)
-        failures, minutes = lockout_settings()
-        if client.locked_until is not None and client.locked_until > now:
+        execute = _executor(store)
+        # On PostgreSQL the client's row stays locked until the commit: the attempts of one
+        # client run one after another, so each sees the failures and the lock of the ones
+        # before it, and guesses sent in parallel cannot outrun the lockout. (SQLite's BEGIN
+        # IMMEDIATE already serialises every writer.)
+        row = execute(sql.client, (name,)).fetchone() if name else None
+        if row is None:
+            find_client(client_name)  # raises the InputError naming the client
+            raise AssertionError(client_name)
+        client_id, name, currency, reseller_id, locked_until = row
+        if locked_until is not None and locked_until > at:
             raise RedeemRefused(
-                f"client {client.name!r} is locked until {format_time(client.locked_until)} after too many wrong PINs",
+                f"client {name!r} is locked until {format_time(_time(locked_until))} after too many wrong PINs",
                 code="client-locked",
             )
-        redeemable = (
-            (Card.pin_ct == pin_ct)
-            & Card.activated_at.is_null()
-            & (Card.expires_at > now)
-            & (Card.currency == client.currency)
-        )
-        if client.reseller_id is not None:
-            redeemable &= Card.reseller.is_null() | (Card.reseller == client.reseller_id)
-        won = Card.update(activated_at=now, activated_by=client.id).where(redeemable).execute()
-        if won == 1:
-            card = Card.get(Card.pin_ct == pin_ct)
-            LedgerEntry.create(client=client.id, card=card.id, amount=card.amount, currency=card.currency, at=now)
-            Client.update(balance=Client.balance + card.amount).where(Client.id == client.id).execute()
-            balance = Client.select(Client.balance).where(Client.id == client.id).scalar()
-            event = store.audit("redeem", f"card {card.id}", 1, serial=card.serial, client=client.name,
-                                amount=card.amount, currency=card.currency)
-            from topup_tui.core.models import CardEvent
-
-            CardEvent.create(card_id=card.id, event_id=event.id)
-            return Redeemed(client.name, card.serial, card.amount, card.currency, balance, now)
+        params = (at, client_id, pin_ct, at, currency) + ((reseller_id,) if reseller_id is not None else ())
+        cursor = execute(sql.claim_any if reseller_id is None else sql.claim_own, params)
+        if sql.returning:
+            won = cursor.fetchall()
+        else:
+            won = execute(sql.card, (pin_ct,)).fetchall() if cursor.rowcount == 1 else []
+        if won:
+            (card_id, series, number, amount, card_currency), = won
+            execute(sql.ledger, (client_id, card_id, amount, card_currency, at))
+            cursor = execute(sql.credit, (amount, client_id))
+            if not sql.returning:
+                cursor = execute(sql.balance, (client_id,))
+            (balance,), = cursor.fetchall()
+            serial = format_serial(series, number)
+            # The audit event as `store.audit` writes it: the same columns, the same JSON (keys
+            # in sorted order, every value a str or an int), the time of the writing.
+            details = json.dumps({"amount": amount, "client": name, "currency": card_currency, "serial": serial})
+            cursor = execute(sql.audit, (int(time.time()), store.actor, "redeem", f"card {card_id}", 1, details))
+            event_id = cursor.lastrowid if store.is_sqlite else cursor.fetchone()[0]
+            execute(sql.card_event, (card_id, event_id))
+            return Redeemed(name, serial, amount, card_currency, balance, now)
+        client = Client.get_by_id(client_id)
+        failures, minutes = lockout_settings()
         refusal = _why_not(pin_ct, client, now)
         RedeemFailure.create(client=client.id, at=now, reason=refusal.code)
         recent = (
@@ -129,6 +149,102 @@ def redeem(store: Store, client_name: str, pin_text: str, *, now: datetime | Non
             store.audit("lock-client", f"client {client.id}", recent, client=client.name, until=format_time(until))
         store.audit("redeem-refused", f"client {client.id}", 0, client=client.name, reason=refusal.code)
     raise refusal  # after the commit: the failed attempt is counted
+
+
+@dataclass(frozen=True)
+class _Statements:
+    returning: bool
+    client: str
+    claim_any: str  # the conditional UPDATE for a client without a reseller
+    claim_own: str  # ... for a client with one: the card has no reseller or the client's
+    card: str
+    ledger: str
+    credit: str
+    balance: str
+    card_event: str
+    audit: str
+
+
+_STATEMENTS: dict[tuple[str, bool, bool], _Statements] = {}
+
+
+def _sql(store: Store) -> _Statements:
+    """The success path's statements for this database's dialect, built once from the models."""
+    database = store.database
+    returning = not store.is_sqlite or sqlite3.sqlite_version_info >= (3, 35, 0)
+    cache_key = (database.param, store.is_sqlite, returning)
+    cached = _STATEMENTS.get(cache_key)
+    if cached is not None:
+        return cached
+    p = database.param
+
+    def q(name: str) -> str:
+        return '"' + name + '"'
+
+    def t(model) -> str:
+        return q(model._meta.table_name)
+
+    def c(field) -> str:
+        return q(field.column_name)
+
+    card_columns = ", ".join(c(f) for f in (Card.id, Card.series, Card.number, Card.amount, Card.currency))
+    claim = (
+        f"UPDATE {t(Card)} SET {c(Card.activated_at)} = {p}, {c(Card.activated_by)} = {p} "
+        f"WHERE {c(Card.pin_ct)} = {p} AND {c(Card.activated_at)} IS NULL AND {c(Card.expires_at)} > {p} "
+        f"AND {c(Card.currency)} = {p}"
+    )
+    own = f" AND ({c(Card.reseller)} IS NULL OR {c(Card.reseller)} = {p})"
+    card_returning = f" RETURNING {card_columns}" if returning else ""
+    credit = f"UPDATE {t(Client)} SET {c(Client.balance)} = {c(Client.balance)} + {p} WHERE {c(Client.id)} = {p}"
+    ledger_columns = ", ".join(c(f) for f in (LedgerEntry.client, LedgerEntry.card, LedgerEntry.amount,
+                                              LedgerEntry.currency, LedgerEntry.at))
+    client_columns = ", ".join(c(f) for f in (Client.id, Client.name, Client.currency, Client.reseller,
+                                              Client.locked_until))
+    audit_columns = ", ".join(c(f) for f in (AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.target,
+                                             AuditEvent.count, AuditEvent.details))
+    statements = _Statements(
+        returning=returning,
+        client=f"SELECT {client_columns} FROM {t(Client)} WHERE {c(Client.name)} = {p}"
+        + ("" if store.is_sqlite else " FOR NO KEY UPDATE"),
+        claim_any=claim + card_returning,
+        claim_own=claim + own + card_returning,
+        card=f"SELECT {card_columns} FROM {t(Card)} WHERE {c(Card.pin_ct)} = {p}",
+        ledger=f"INSERT INTO {t(LedgerEntry)} ({ledger_columns}) VALUES ({p}, {p}, {p}, {p}, {p})",
+        credit=credit + (f" RETURNING {c(Client.balance)}" if returning else ""),
+        balance=f"SELECT {c(Client.balance)} FROM {t(Client)} WHERE {c(Client.id)} = {p}",
+        card_event=f"INSERT INTO {t(CardEvent)} ({c(CardEvent.card_id)}, {c(CardEvent.event_id)}) VALUES ({p}, {p})",
+        audit=f"INSERT INTO {t(AuditEvent)} ({audit_columns}) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+        + ("" if store.is_sqlite else f" RETURNING {c(AuditEvent.id)}"),  # SQLite: the cursor's lastrowid
+    )
+    _STATEMENTS[cache_key] = statements
+    return statements
+
+
+# What `Database.execute_sql` wraps every statement in: the driver's exceptions become peewee's
+# (so that `store.write` can translate a busy database into one clear line).
+_driver_errors = pw.__exception_wrapper__
+
+
+def _executor(store: Store):
+    """`execute(sql, params) -> cursor` straight on the driver's connection, inside the caller's
+    transaction. The success path runs its few statements this way: peewee's per-statement
+    bookkeeping (a new cursor, logging, hooks) cost as much as some of the statements themselves."""
+    cursor = store.database.connection().cursor()
+    run = cursor.execute
+
+    def execute(sql: str, params: tuple):
+        try:
+            run(sql, params)
+        except Exception:  # free when nothing is raised, unlike entering the wrapper every time
+            with _driver_errors:
+                raise
+        return cursor
+
+    return execute
+
+
+def _time(epoch: int) -> datetime:
+    return datetime.fromtimestamp(int(epoch), UTC)
 
 
 def _why_not(pin_ct: bytes, client: Client, now: datetime) -> RedeemRefused:

@@ -7,9 +7,9 @@ from concurrent.futures import Future
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Markdown
+from textual.widgets import Button, Label, Static
 
 from topup_tui.core.database import Store
 from topup_tui.core.errors import TopupError
@@ -50,39 +50,44 @@ def _runner(app: App, action: str):
     return run
 
 
-HELP = """\
-# Keys
-
-| key | what it does |
-|-----|--------------|
-| `g` | Generate top-up cards |
-| `e` | Mass edit (marked cards, else every card matching the search) |
-| `f` | Advanced search · `r` reset the search |
-| `/` | Lookup a card by serial or PIN |
-| `enter` | Open the card under the cursor |
-| `n` / `PageDown` · `p` / `PageUp` | Next · previous page |
-| `<` · `>` | First · last page |
-| `z` | Page size 20 / 50 / 100 |
-| `s` | Sort by the column under the cursor (again to reverse) |
-| `space` · `a` · `A` · `x` | Mark card · mark page · mark every match · clear marks |
-| `v` | Redeem a voucher: a client and a PIN |
-| `c` · `o` | Clients (ledger, add, rename) · resellers (add, rename) |
-| `C` | Cancel the running generation |
-| `R` | Refresh |
-| `ctrl+p` | Command palette (every action) |
-| `?` / `F1` | This help · `q` quit |
-
-In dialogs: `tab` moves between fields, `enter` confirms, `escape` cancels.
-On the card screen: `v` reveals the PIN (audited), `y` copies the serial, `Y` the PIN.
-"""
+HELP_KEYS = (
+    ("g", "Generate top-up cards"),
+    ("e", "Mass edit: the marked cards, else every card matching the search"),
+    ("f · r", "Advanced search · reset the search"),
+    ("/", "Lookup a card by serial or PIN"),
+    ("enter", "Open the card under the cursor"),
+    ("n p", "Next · previous page (also PageDown · PageUp)"),
+    ("< >", "First · last page"),
+    ("z", "Page size 20 / 50 / 100"),
+    ("s", "Sort by the column under the cursor (again to reverse)"),
+    ("space a A x", "Mark the card · the page · every match · clear marks"),
+    ("v", "Redeem a voucher: a client and a PIN"),
+    ("c · o", "Clients (ledger, add, rename) · resellers (add, rename)"),
+    ("C", "Cancel the running generation"),
+    ("R", "Refresh"),
+    ("ctrl+p", "Command palette: every action"),
+    ("? · F1 · q", "This help · quit"),
+    ("", ""),
+    ("dialogs", "tab moves between fields, enter confirms, escape cancels"),
+    ("card screen", "v reveals the PIN (audited), y copies the serial, Y the PIN"),
+)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        for keys, what in HELP_KEYS:
+            grid.add_row(keys, what)
         with Vertical(classes="dialog"):
-            yield Markdown(HELP)
+            yield Label("Keys", classes="title")
+            with VerticalScroll(classes="form"):
+                yield Static(grid)
             yield Button("Close", id="close", compact=True)
 
     def on_button_pressed(self) -> None:

@@ -81,7 +81,7 @@ class CardScreen(ModalScreen[None]):
             yield Label("Top-up Card", classes="title")
             with VerticalScroll(classes="form"):
                 yield Static("loading…", id="card-body", markup=False)
-            yield Label("v reveal PIN (audited) · y copy serial · Y copy PIN · esc close", classes="hint")
+            yield Static("v reveal PIN (audited) · y copy serial · Y copy PIN · esc close", classes="hint")
 
     def on_mount(self) -> None:
         if self.detail is not None:

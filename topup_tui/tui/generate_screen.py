@@ -183,7 +183,7 @@ class GeneratedScreen(ModalScreen[int | None]):
                       f"{r.pin_length}-digit PINs, reseller {r.reseller or '—'}, expires {format_time(r.expires_at)}"),
                 markup=False,
             )
-            yield Label("Export the batch for the card printer (full PINs; the file is created 0600):", classes="hint")
+            yield Static("Export the batch for the card printer (full PINs; the file is created 0600):", classes="hint")
             yield from field_row(
                 "CSV file:", Input(os.path.abspath(f"batch-{r.batch_id}.csv"), id="path", compact=True), name="path",
             )

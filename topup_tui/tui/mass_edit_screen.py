@@ -51,7 +51,7 @@ class MassEditScreen(ModalScreen[bool | None]):
                     Select([], prompt="reseller", id="reseller", compact=True, disabled=True, classes="half"),
                     name="reseller",
                 )
-                yield Label(f"  dates: {DATE_FORMATS_HELP}; a past date expires the cards now", classes="hint")
+                yield Static(f"dates: {DATE_FORMATS_HELP}; a past date expires the cards now", classes="hint", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Delete all" if self.scope.is_everything else "Delete", id="delete", variant="error", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
