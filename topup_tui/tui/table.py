@@ -32,7 +32,7 @@ def fit_widths(total: int) -> dict[str, int]:
     """
     gaps = len(COLUMNS)
     widths = {"mark": 1, "status": 11, "serial": 13, "amount": 10, "pin": 19}
-    flex_ideal = {"reseller": 20, "activated": 27, "created": 24}
+    flex_ideal = {"reseller": 20, "activated": 34, "created": 24}
     flex_min = {"reseller": 7, "activated": 7, "created": 10}
     room = total - gaps - sum(widths.values())
     if room < sum(flex_min.values()):
@@ -49,7 +49,7 @@ def fit_widths(total: int) -> dict[str, int]:
         grow = min(spare, flex_ideal[key] - widths[key])
         widths[key] += grow
         spare -= grow
-    widths["reseller"] += max(0, spare)
+    widths["reseller"] += min(max(0, spare), 20)  # past that, empty space reads better than a gap
     return widths
 
 
@@ -58,7 +58,9 @@ def row_cells(row: CardRow, widths: dict[str, int], marked: bool) -> list[object
     if row.activated_at is None:
         activated = "—"
     else:
-        activated = f"{row.activated_by or '?'} {format_time(row.activated_at)[:10]}"
+        stamp = format_time(row.activated_at)
+        who = row.activated_by or "?"
+        activated = f"{who} {stamp[:16] if len(who) + 17 <= widths['activated'] else stamp[:10]}"
     created = format_time(row.created_at)
     if widths["created"] < len(created):
         created = created[:16] if widths["created"] >= 16 else created[:10]
