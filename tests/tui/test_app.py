@@ -394,7 +394,7 @@ async def test_quit_asks_while_generating(demo_store):
         await pilot.press("g")
         await settle(pilot)
         screen = app.screen
-        for field, value in {"amount": "5", "quantity": "300000", "series": "Q", "expires": "2030-01-01"}.items():
+        for field, value in {"amount": "5", "quantity": "1000000", "series": "Q", "expires": "2030-01-01"}.items():
             screen.query_one(f"#{field}", Input).value = value
         screen.action_ok()
         await pilot.pause()
