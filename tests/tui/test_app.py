@@ -6,12 +6,10 @@ import asyncio
 
 import pytest
 from textual.worker import WorkerFailed
-from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
-from topup_tui.core.database import open_store
 from topup_tui.core.models import Batch, Card, Reseller
 from topup_tui.core.pins import group_pin
-from topup_tui.demo import fill_demo
 from topup_tui.tui.app import TopupApp
 from topup_tui.tui.card_screen import CardScreen, LookupScreen
 from topup_tui.tui.generate_screen import GeneratedScreen, GenerateScreen
@@ -19,21 +17,6 @@ from topup_tui.tui.mass_edit_screen import DeleteConfirmScreen, MassEditScreen
 from topup_tui.tui.search_screen import SearchScreen
 
 SIZES = [(80, 24), (120, 40)]
-
-
-@pytest.fixture
-def demo_store(tmp_path, key_path):
-    store = open_store(str(tmp_path / "demo.db"), key_path=key_path, actor="tester")
-    fill_demo(store, seed=7)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def empty_store(tmp_path, key_path):
-    store = open_store(str(tmp_path / "empty.db"), key_path=key_path, actor="tester")
-    yield store
-    store.close()
 
 
 async def settle(pilot, rounds: int = 3) -> None:

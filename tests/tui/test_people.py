@@ -8,7 +8,7 @@ from topup_tui.core.models import Card, Client, LedgerEntry, Reseller
 from topup_tui.tui.app import TopupApp
 from topup_tui.tui.people_screens import ClientsScreen, FormDialog, LedgerScreen, RedeemScreen, ResellersScreen
 
-from tests.tui.test_app import demo_store, settle  # noqa: F401  (fixture and helper)
+from tests.tui.test_app import settle
 
 
 async def test_redeem_voucher_screen(demo_store):

@@ -119,10 +119,14 @@ class Store:
 
     def audit(self, action: str, target: str, count: int = 0, **details) -> AuditEvent:
         """Record an audit event; call it inside the transaction of the change it describes."""
-        return AuditEvent.create(
-            at=utcnow(), actor=self.actor, action=action, target=target, count=count,
-            details=json.dumps(details, sort_keys=True, default=str),
-        )
+        return AuditEvent.create(**self.audit_values(action, target, count, **details))
+
+    def audit_values(self, action: str, target: str, count: int = 0, **details) -> dict:
+        """The columns of an audit event (for a caller that inserts it with its own statement)."""
+        return {
+            "at": utcnow(), "actor": self.actor, "action": action, "target": target, "count": count,
+            "details": json.dumps(details, sort_keys=True, default=str),
+        }
 
     def close(self) -> None:
         if not self.database.is_closed():

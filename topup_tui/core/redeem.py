@@ -12,9 +12,7 @@ IMMEDIATE; on PostgreSQL a row lock on the client), so parallel guesses cannot o
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -127,10 +125,10 @@ def redeem(store: Store, client_name: str, pin_text: str, *, now: datetime | Non
                 cursor = execute(sql.balance, (client_id,))
             (balance,), = cursor.fetchall()
             serial = format_serial(series, number)
-            # The audit event as `store.audit` writes it: the same columns, the same JSON (keys
-            # in sorted order, every value a str or an int), the time of the writing.
-            details = json.dumps({"amount": amount, "client": name, "currency": card_currency, "serial": serial})
-            cursor = execute(sql.audit, (int(time.time()), store.actor, "redeem", f"card {card_id}", 1, details))
+            event = store.audit_values("redeem", f"card {card_id}", 1, serial=serial, client=name,
+                                       amount=amount, currency=card_currency)
+            cursor = execute(sql.audit, (int(event["at"].timestamp()), event["actor"], event["action"],
+                                         event["target"], event["count"], event["details"]))
             event_id = cursor.lastrowid if store.is_sqlite else cursor.fetchone()[0]
             execute(sql.card_event, (card_id, event_id))
             return Redeemed(name, serial, amount, card_currency, balance, now)

@@ -15,7 +15,7 @@ from topup_tui.core.filters import ALL_RESELLERS, CardFilter, parse_filter
 from topup_tui.core.models import Reseller
 from topup_tui.core.times import utcnow
 from topup_tui.tui.forms import field_row, show_errors
-from topup_tui.tui.text import clean, literal
+from topup_tui.tui.text import literal
 
 RANGES = ("serial", "amount", "expires", "activated", "created")
 ROW_OF = {
