@@ -8,7 +8,7 @@ import click
 
 from topup_tui.core.clients import add_client, client_ledger, list_clients, rename_client, rename_reseller
 from topup_tui.core.money import format_amount
-from topup_tui.core.redeem import RedeemRefused, redeem
+from topup_tui.core.redeem import RedeemRefused, lockout_settings, redeem, set_lockout
 from topup_tui.core.times import format_time
 
 
@@ -18,6 +18,7 @@ def register(cli: click.Group) -> None:
     resellers.add_command(resellers_rename)
     cli.add_command(clients)
     cli.add_command(redeem_cmd)
+    cli.add_command(lockout)
 
 
 @click.command("rename")
@@ -128,3 +129,24 @@ def redeem_cmd(ctx, client, pin, as_json):
             click.echo(json.dumps({"ok": False, "code": refusal.code, "message": str(refusal)}))
         raise CliFailure(f"refused ({refusal.code}): {refusal}", 1) from None
     click.echo(json.dumps(result.as_dict()) if as_json else result.sentence())
+
+
+@click.command()
+@click.option("--failures", default=None, help="Wrong PINs that lock a client (default 5).")
+@click.option("--minutes", default=None, help="Window in which they count, and how long the lock lasts (default 15).")
+@click.pass_context
+def lockout(ctx, failures, minutes):
+    """Show or set the guessing lockout of redemption."""
+    from topup_tui.cli import open_store
+    from topup_tui.core.errors import InputError
+
+    store = open_store(ctx)
+    values = {}
+    for name, raw in (("failures", failures), ("minutes", minutes)):
+        if raw is None:
+            continue
+        if not (raw.isascii() and raw.strip().isdigit()):
+            raise InputError(name, f"{raw!r} is not a whole number (1..10000)")
+        values[name] = int(raw)
+    count, window = set_lockout(store, **values) if values else lockout_settings()
+    click.echo(f"a client is locked for {window} minutes after {count} wrong PINs within {window} minutes")

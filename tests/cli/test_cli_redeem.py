@@ -304,3 +304,25 @@ def test_32_command_lines_redeem_32_pins(store, db_url):
         assert json.loads(out)["code"] == "redeemed"
     assert Client.get(Client.name == "Zed Shop").balance == 16 * 1000 + 16 * 250
     assert LedgerEntry.select().count() == 32
+
+
+def test_lockout_settings_from_the_cli(tmp_path, key_path, capsys):
+    from topup_tui.cli import main
+    from topup_tui.core.database import open_store
+
+    path = str(tmp_path / "lock.db")
+    open_store(path, key_path=key_path).close()
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--db", path, "lockout", *args])
+        out, err = capsys.readouterr()
+        return exit_info.value.code, out, err
+
+    assert run() == (0, "a client is locked for 15 minutes after 5 wrong PINs within 15 minutes\n", "")
+    assert run("--failures", "3", "--minutes", "2")[1].startswith("a client is locked for 2 minutes after 3 wrong")
+    assert run()[1].startswith("a client is locked for 2 minutes after 3 wrong")  # kept in the database
+    code, out, err = run("--failures", "0")
+    assert (code, err) == (2, "error: failures: must be 1..10000, got 0\n")
+    code, out, err = run("--minutes", "soon")
+    assert code == 2 and err.startswith("error: minutes:") and err.count("\n") == 1

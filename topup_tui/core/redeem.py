@@ -73,7 +73,7 @@ def set_lockout(store: Store, *, failures: int | None = None, minutes: int | Non
             if value is None:
                 continue
             if not 1 <= int(value) <= 10_000:
-                raise InputError(key, f"must be 1..10000, got {value}")
+                raise InputError(key.removeprefix("lockout_"), f"must be 1..10000, got {value}")
             Meta.insert(key=key, value=str(int(value))).on_conflict(
                 conflict_target=[Meta.key], update={Meta.value: str(int(value))}
             ).execute()
