@@ -10,7 +10,7 @@ own fresh copy of it, so both start from byte-identical databases.
 
   core  `open_store` on its copy (untimed), then `redeem(store, CLIENT, pin)` per PIN (timed).
         Each is one transaction: client lookup by name and lock check, the conditional UPDATE
-        of the card, the ledger entry, the balance update, the audit event and its CardEvent link.
+        of the card, the ledger entry, the balance update and the audit event.
   raw   `sqlite3.connect` on its copy, autocommit (isolation_level=None), with the core's own
         pragmas (`SQLITE_PRAGMAS`: WAL, synchronous=FULL, foreign_keys, busy_timeout, cache_size,
         temp_store); the client's id and currency are looked up once (untimed). Per PIN (timed):
@@ -19,11 +19,11 @@ own fresh copy of it, so both start from byte-identical databases.
         ciphertexts), `BEGIN IMMEDIATE`, `UPDATE card SET activated_at, activated_by_id WHERE
         pin_ct = ? AND activated_at IS NULL AND expires_at > ? AND currency = ? RETURNING id,
         amount, currency`, `INSERT` the ledger entry, `UPDATE` the client's balance, `COMMIT`.
-        No client lookup, no audit event, no CardEvent: that is the core's extra work (about 5
-        more pages per commit) and part of its time.
+        No client lookup, no audit event: that is the core's extra work (a few more pages per
+        commit) and part of its time.
   raw+audit  (diagnostic, not part of the verdict) raw sqlite3 doing all the core writes: the
         client lookup by name and lock check, the same UPDATE, ledger and balance, plus the audit
-        event and its CardEvent link. It splits the gap: raw+audit/raw is the cost of the extra
+        event. It splits the gap: raw+audit/raw is the cost of the extra
         writes, core/raw+audit the cost of the core's own code.
 
 The sides run in this one process and take turns of `--chunk` redemptions (the order rotating
@@ -100,11 +100,10 @@ class CoreSide:
             redeem(store, CLIENT, pin)
 
     def finish(self, count: int) -> None:
-        from topup_tui.core.models import AuditEvent, CardEvent, Client, LedgerEntry
+        from topup_tui.core.models import AuditEvent, Client, LedgerEntry
 
         try:
             assert LedgerEntry.select().count() == count
-            assert CardEvent.select().count() == count
             assert AuditEvent.select().where(AuditEvent.action == "redeem").count() == count
             assert Client.get(Client.name == CLIENT).balance == 100 * count
         finally:
@@ -164,7 +163,7 @@ class RawSide:
 
 class RawFullSide(RawSide):
     """Diagnostic only: raw sqlite3 doing everything the core writes (client lookup by name, lock
-    check, conditional UPDATE, ledger, balance, audit event, CardEvent link); the gap between it
+    check, conditional UPDATE, ledger, balance, audit event); the gap between it
     and the core is the core's own overhead, the gap between it and `raw` is the extra work."""
 
     name = "raw+audit"
@@ -196,11 +195,10 @@ class RawFullSide(RawSide):
                             (amount, client_id)).fetchone()
                     details = json.dumps({"amount": amount, "client": name, "currency": card_currency,
                                           "serial": f"{series}-{number:09d}"})
-                    event_id = execute(
+                    execute(
                         "INSERT INTO audit_event (at, actor, action, target, count, details) VALUES (?, ?, ?, ?, ?, ?)",
                         (now, "bench", "redeem", f"card {card_id}", 1, details),
-                    ).lastrowid
-                    execute("INSERT INTO card_event (card_id, event_id) VALUES (?, ?)", (card_id, event_id))
+                    )
                 execute("COMMIT")
             except BaseException:
                 execute("ROLLBACK")

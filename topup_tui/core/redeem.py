@@ -21,7 +21,7 @@ import peewee as pw
 from topup_tui.core.clients import find_client
 from topup_tui.core.database import Store
 from topup_tui.core.errors import Refused
-from topup_tui.core.models import AuditEvent, Card, CardEvent, Client, LedgerEntry, Meta, RedeemFailure, format_serial
+from topup_tui.core.models import AuditEvent, Card, Client, LedgerEntry, Meta, RedeemFailure, format_serial
 from topup_tui.core.money import format_amount
 from topup_tui.core.pins import normalize_pin
 from topup_tui.core.times import format_time, to_utc, utcnow
@@ -129,8 +129,7 @@ def redeem(store: Store, client_name: str, pin_text: str, *, now: datetime | Non
                                        amount=amount, currency=card_currency)
             cursor = execute(sql.audit, (int(event["at"].timestamp()), event["actor"], event["action"],
                                          event["target"], event["count"], event["details"]))
-            event_id = cursor.lastrowid if store.is_sqlite else cursor.fetchone()[0]
-            execute(sql.card_event, (card_id, event_id))
+            # The event's target names the card: the card's history finds it without a link row.
             return Redeemed(name, serial, amount, card_currency, balance, now)
         client = Client.get_by_id(client_id)
         failures, minutes = lockout_settings()
@@ -159,7 +158,6 @@ class _Statements:
     ledger: str
     credit: str
     balance: str
-    card_event: str
     audit: str
 
 
@@ -210,9 +208,7 @@ def _sql(store: Store) -> _Statements:
         ledger=f"INSERT INTO {t(LedgerEntry)} ({ledger_columns}) VALUES ({p}, {p}, {p}, {p}, {p})",
         credit=credit + (f" RETURNING {c(Client.balance)}" if returning else ""),
         balance=f"SELECT {c(Client.balance)} FROM {t(Client)} WHERE {c(Client.id)} = {p}",
-        card_event=f"INSERT INTO {t(CardEvent)} ({c(CardEvent.card_id)}, {c(CardEvent.event_id)}) VALUES ({p}, {p})",
-        audit=f"INSERT INTO {t(AuditEvent)} ({audit_columns}) VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
-        + ("" if store.is_sqlite else f" RETURNING {c(AuditEvent.id)}"),  # SQLite: the cursor's lastrowid
+        audit=f"INSERT INTO {t(AuditEvent)} ({audit_columns}) VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
     )
     _STATEMENTS[cache_key] = statements
     return statements

@@ -389,11 +389,12 @@ def _batch_info(batch_id: int) -> dict:
 
 
 def card_history(card_id: int, batch_id: int) -> list[HistoryEntry]:
-    """The audit events of the card's batch and every event linked to the card, oldest first."""
+    """The card's history, oldest first: the events of its batch, the events about the card alone
+    (a redemption: target "card N"), and the events linked to it (reveals, mass edits)."""
     linked = CardEvent.select(CardEvent.event_id).where(CardEvent.card_id == card_id)
     query = (
         AuditEvent.select()
-        .where((AuditEvent.target == f"batch {batch_id}") | AuditEvent.id.in_(linked))
+        .where(AuditEvent.target.in_([f"batch {batch_id}", f"card {card_id}"]) | AuditEvent.id.in_(linked))
         .order_by(AuditEvent.at, AuditEvent.id)
     )
     out = []
