@@ -97,24 +97,16 @@ cli_people.register(cli)
 
 
 def run_tui(store: database.Store) -> None:
-    """Open the Top-up Cards screen. Page 1 is read in a thread while Textual loads."""
-    from concurrent.futures import Future
-    from threading import Thread
+    """Open the Top-up Cards screen. Page 1 is read on the database thread while Textual loads."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from topup_tui.core.search import search_cards
 
-    first_page: Future = Future()
-
-    def fetch() -> None:
-        try:
-            first_page.set_result(search_cards(store))
-        except BaseException as exc:  # delivered to the screen, which shows it
-            first_page.set_exception(exc)
-
-    Thread(target=fetch, name="first-page", daemon=True).start()
+    db_thread = ThreadPoolExecutor(1, thread_name_prefix="topup-db")
+    first_page = db_thread.submit(search_cards, store)
     from topup_tui.tui.app import TopupApp
 
-    TopupApp(store, first_page=first_page).run()
+    TopupApp(store, first_page=first_page, db_thread=db_thread).run()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -118,10 +118,22 @@ class TopupApp(App[None]):
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, store: Store, first_page: Future | None = None) -> None:
+    def __init__(self, store: Store, first_page: Future | None = None, db_thread: ThreadPoolExecutor | None = None) -> None:
         super().__init__()
         self.store = store
         self.first_page = first_page  # page 1, fetched while Textual was starting (see cli)
+        # One long-lived thread for the screens' reads: one connection whose page cache stays
+        # warm (a pool of worker threads would each open a cold one). Writes, which may wait
+        # for another writer's lock (a generation holds it for seconds), run on threads of
+        # their own so that paging and searching never wait behind them.
+        self.db_thread = db_thread or ThreadPoolExecutor(1, thread_name_prefix="topup-db")
+
+    def run_db(self, fn, *args, **kwargs):
+        """Run the read `fn` on the database thread and wait for it (call it from a thread worker)."""
+        return self.db_thread.submit(fn, *args, **kwargs).result()
+
+    def on_unmount(self) -> None:
+        self.db_thread.shutdown(wait=False, cancel_futures=True)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

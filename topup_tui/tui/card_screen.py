@@ -37,7 +37,7 @@ class LookupScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="lookup", exit_on_error=False)
     def _lookup(self, text: str) -> list[CardDetail]:
-        return lookup(self.app.store, text)
+        return self.app.run_db(lookup, self.app.store, text)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "lookup":
@@ -91,7 +91,9 @@ class CardScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="card", exit_on_error=False)
     def _load(self, reveal: bool) -> CardDetail | None:
-        return card_detail(self.app.store, self.card_id, reveal=reveal)
+        if reveal:  # a reveal writes its audit event: its own thread, which may wait for a writer
+            return card_detail(self.app.store, self.card_id, reveal=True)
+        return self.app.run_db(card_detail, self.app.store, self.card_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "card":

@@ -77,8 +77,11 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):
-        names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
-        return names, pin_length_counts(utcnow())
+        def load():
+            names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
+            return names, pin_length_counts(utcnow())
+
+        return self.app.run_db(load)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "load":

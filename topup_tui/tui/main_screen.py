@@ -153,7 +153,7 @@ class MainScreen(Screen):
         prefetched, self.app.first_page = self.app.first_page, None
         if prefetched is not None and (flt, page, page_size, sort) == (CardFilter(), 1, PAGE_SIZES[0], DEFAULT_SORT):
             return prefetched.result()
-        return search_cards(self.app.store, flt, page=page, page_size=page_size, sort=sort)
+        return self.app.run_db(search_cards, self.app.store, flt, page=page, page_size=page_size, sort=sort)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

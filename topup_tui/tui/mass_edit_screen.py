@@ -62,8 +62,11 @@ class MassEditScreen(ModalScreen[bool | None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):
-        names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
-        return names, preview(self.app.store, self.scope)
+        def load():
+            names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
+            return names, preview(self.app.store, self.scope)
+
+        return self.app.run_db(load)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -133,7 +136,7 @@ class MassEditScreen(ModalScreen[bool | None]):
 
     @work(thread=True, exclusive=True, group="write", exit_on_error=False)
     def _write(self, call):
-        return call()
+        return call()  # a write may wait for another writer's lock: not on the shared database thread
 
     @on(Button.Pressed, "#delete")
     def action_delete(self) -> None:

@@ -54,7 +54,7 @@ class FormDialog(ModalScreen[object]):
 
     @work(thread=True, exclusive=True, group="form", exit_on_error=False)
     def _run(self, values: dict):
-        return self.action(values)
+        return self.action(values)  # a write: on this worker's thread, not the shared database thread
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "form":
@@ -99,7 +99,7 @@ class ListScreen(Screen):
 
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def _load(self):
-        return self.fetch()
+        return self.app.run_db(self.fetch)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "list":
@@ -211,7 +211,7 @@ class LedgerScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="ledger", exit_on_error=False)
     def _load(self):
-        return client_ledger(self.app.store, self.client_name)
+        return self.app.run_db(client_ledger, self.app.store, self.client_name)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "ledger":
@@ -248,7 +248,7 @@ class RedeemScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):
-        return [c.name for c in list_clients(self.app.store)]
+        return self.app.run_db(lambda: [c.name for c in list_clients(self.app.store)])
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#redeem")
@@ -262,7 +262,7 @@ class RedeemScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="redeem", exit_on_error=False)
     def _redeem(self, client: str, pin: str):
-        return redeem(self.app.store, client, pin)
+        return redeem(self.app.store, client, pin)  # a write: its own thread
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

@@ -82,7 +82,7 @@ class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
 
     @work(thread=True, exclusive=True, group="resellers", exit_on_error=False)
     def _load_resellers(self) -> list[str]:
-        return [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
+        return self.app.run_db(lambda: [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -124,7 +124,7 @@ class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
 
     @work(thread=True, exclusive=True, group="validate", exit_on_error=False)
     def _validate(self, fields: dict[str, str], flt: CardFilter):
-        flt.where(self.app.store, utcnow())  # resolves reseller and client names; raises InputError
+        self.app.run_db(flt.where, self.app.store, utcnow())  # resolves reseller and client names; raises InputError
         return fields, flt
 
     @on(Button.Pressed, "#reset")
