@@ -392,3 +392,30 @@ async def test_quit_asks_while_generating(demo_store):
         assert app.is_running
         app.main.action_cancel_generation()
         await settle(pilot, rounds=6)
+
+
+async def test_a_lost_connection_is_a_message_and_the_next_query_reconnects(demo_store, monkeypatch):
+    import peewee
+
+    import topup_tui.tui.main_screen as main_screen
+
+    real = main_screen.search_cards
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise peewee.OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(main_screen, "search_cards", flaky)
+    app = TopupApp(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert any("connection" in n.message and n.severity == "error" for n in app._notifications)
+        assert app.main.page_number == 1 and app.is_running
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.main.page_number == 2

@@ -11,8 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from topup_tui.core.database import Store
-from topup_tui.core.errors import TopupError
+from topup_tui.core.database import Store, translate_db_errors
+from topup_tui.core.errors import DatabaseError, TopupError
 from topup_tui.tui.main_screen import MainScreen
 from topup_tui.tui.text import clean
 
@@ -129,8 +129,24 @@ class TopupApp(App[None]):
         self.db_thread = db_thread or ThreadPoolExecutor(1, thread_name_prefix="topup-db")
 
     def run_db(self, fn, *args, **kwargs):
-        """Run the read `fn` on the database thread and wait for it (call it from a thread worker)."""
-        return self.db_thread.submit(fn, *args, **kwargs).result()
+        """Run the read `fn` on the database thread and wait for it (call it from a thread worker).
+
+        A failed connection (a PostgreSQL server restarted, a network cut) comes back as one
+        clear DatabaseError, and the thread's connection is dropped so the next call reconnects.
+        """
+
+        def call():
+            try:
+                with translate_db_errors():
+                    return fn(*args, **kwargs)
+            except DatabaseError:
+                try:
+                    self.store.database.close()
+                except Exception:  # already gone: the next call opens a new one anyway
+                    pass
+                raise
+
+        return self.db_thread.submit(call).result()
 
     def on_unmount(self) -> None:
         self.db_thread.shutdown(wait=False, cancel_futures=True)

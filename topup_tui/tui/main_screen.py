@@ -144,9 +144,8 @@ class MainScreen(Screen):
 
     # ----- loading ------------------------------------------------------------------------
     def reload(self, page: int | None = None) -> None:
-        if page is not None:
-            self.page_number = page
-        self._load_page(self.filter, self.page_number, self.page_size, self.sort)
+        """Load `page` (default: the current one); the screen moves to it once it has loaded."""
+        self._load_page(self.filter, page or self.page_number, self.page_size, self.sort)
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, flt: CardFilter, page: int, page_size: int, sort) -> Page:
