@@ -41,6 +41,11 @@ def list_resellers(store: Store) -> list[Reseller]:
     return list(Reseller.select().order_by(Reseller.name))
 
 
+def reseller_names(store: Store) -> list[str]:
+    """Every reseller's name, sorted: what a "Company" drop-down offers."""
+    return [name for (name,) in Reseller.select(Reseller.name).order_by(Reseller.name).tuples()]
+
+
 def find_reseller(name: str | None, field: str = "reseller") -> Reseller | None:
     """The reseller named `name` (None for no name); an unknown name is bad input."""
     if name is None or not name.strip():

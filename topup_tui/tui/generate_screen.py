@@ -17,7 +17,7 @@ from topup_tui.core.export import export_batch
 from topup_tui.core.generate import (
     MAX_GUESS_ODDS, BatchResult, GenerateRequest, assess_risk, parse_generate_form, pin_length_counts,
 )
-from topup_tui.core.models import Reseller
+from topup_tui.core.resellers import reseller_names
 from topup_tui.core.pins import DEFAULT_PIN_LENGTH
 from topup_tui.core.times import default_expiration, format_time, utcnow
 from topup_tui.tui.forms import field_row, show_errors
@@ -78,8 +78,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):
         def load():
-            names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
-            return names, pin_length_counts(utcnow())
+            return reseller_names(self.app.store), pin_length_counts(utcnow())
 
         return self.app.run_db(load)
 

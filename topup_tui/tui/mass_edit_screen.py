@@ -12,7 +12,7 @@ from textual.worker import Worker, WorkerState
 
 from topup_tui.core.edit import Preview, Scope, delete_cards, mass_edit, preview
 from topup_tui.core.errors import InputError
-from topup_tui.core.models import Reseller
+from topup_tui.core.resellers import reseller_names
 from topup_tui.core.times import DATE_FORMATS_HELP, parse_time
 from topup_tui.tui.forms import field_row, show_errors
 from topup_tui.tui.text import clean, literal
@@ -63,8 +63,7 @@ class MassEditScreen(ModalScreen[bool | None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self):
         def load():
-            names = [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)]
-            return names, preview(self.app.store, self.scope)
+            return reseller_names(self.app.store), preview(self.app.store, self.scope)
 
         return self.app.run_db(load)
 

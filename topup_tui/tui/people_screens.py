@@ -13,7 +13,7 @@ from textual.worker import Worker, WorkerState
 from topup_tui.core.clients import add_client, client_ledger, list_clients, rename_client, rename_reseller
 from topup_tui.core.errors import InputError
 from topup_tui.core.redeem import RedeemRefused, redeem
-from topup_tui.core.resellers import add_reseller, list_resellers
+from topup_tui.core.resellers import add_reseller, list_resellers, reseller_names
 from topup_tui.core.times import format_time, utcnow
 from topup_tui.tui.forms import field_row, show_errors
 from topup_tui.tui.text import clean, literal
@@ -154,7 +154,7 @@ class ClientsScreen(ListScreen):
     BINDINGS = [Binding("enter", "ledger", "Ledger")]
 
     def fetch(self):
-        return list_clients(self.app.store), [r.name for r in list_resellers(self.app.store)]
+        return list_clients(self.app.store), reseller_names(self.app.store)
 
     def show(self, result) -> None:
         rows, self.resellers = result

@@ -12,7 +12,7 @@ from textual.worker import Worker, WorkerState
 
 from topup_tui.core.errors import InputError
 from topup_tui.core.filters import ALL_RESELLERS, CardFilter, parse_filter
-from topup_tui.core.models import Reseller
+from topup_tui.core.resellers import reseller_names
 from topup_tui.core.times import utcnow
 from topup_tui.tui.forms import field_row, show_errors
 from topup_tui.tui.text import literal
@@ -82,7 +82,7 @@ class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
 
     @work(thread=True, exclusive=True, group="resellers", exit_on_error=False)
     def _load_resellers(self) -> list[str]:
-        return self.app.run_db(lambda: [r.name for r in Reseller.select(Reseller.name).order_by(Reseller.name)])
+        return self.app.run_db(reseller_names, self.app.store)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
