@@ -181,7 +181,8 @@ class MainScreen(Screen):
         table.show_rows(page.rows, self.marks, self.all_marked)
         if page.total == 0:
             empty.update(
-                "No cards yet. Press g to generate cards (add a reseller first: topup-tui resellers add NAME)."
+                "No cards yet. Press g to generate cards; o to add the resellers (companies) that own "
+                "them, c for clients. ? lists every key."
                 if self.filter.is_empty else "No card matches this search. Press f to change it or r to reset it."
             )
         empty.display = page.total == 0
