@@ -29,6 +29,14 @@ def build(db: Path, key: Path, cards: int) -> None:
     from topup_tui.core.models import Card
     from topup_tui.core.resellers import add_reseller
 
+    from bench_search import current_schema, schema_of  # the same directory
+
+    if db.exists() and schema_of(db) != current_schema():
+        # A database built before the models' indexes changed would measure the old schema.
+        print(f"the models' schema changed: rebuilding {db}", flush=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        key.unlink(missing_ok=True)
     store = open_store(str(db), key_path=key, actor="bench")
     have = Card.select().count()
     if have >= cards:

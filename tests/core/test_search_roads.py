@@ -30,6 +30,14 @@ FILTERS = {
     "new and reseller": ({"status": "new", "reseller": "Bravo"},
                          lambda r: r.status(NOW) == "new" and r.reseller == "Bravo"),
     "nothing": ({"series": "999"}, lambda r: False),
+    # The anchors: a series with an amount range (groups of series and amount), one amount
+    # (the series that have it), a company with a created range and an amount floor.
+    "series and amounts": ({"series": "101", "amount_min": "10", "amount_max": "30"},
+                           lambda r: r.series == "101" and 1000 <= r.amount <= 3000),
+    "one amount": ({"amount_min": "10.50", "amount_max": "10.50"}, lambda r: r.amount == 1050),
+    "reseller, created, amount": ({"reseller": "Alpha", "created_from": "2026-01-01", "amount_min": "50"},
+                                  lambda r: r.reseller == "Alpha" and r.amount >= 5000
+                                  and r.created_at.year >= 2026),
 }
 
 ROADS = {
@@ -67,6 +75,7 @@ def test_every_page_in_every_order(bound, monkeypatch, road, case):
     fields, pred = FILTERS[case]
     flt = build_filter(**fields)
     matching = [r for r in recs if pred(r)]
+    assert matching or case == "nothing", "a filter that matches nothing proves little"
     size = 10
     for column in SORT_COLUMNS:
         for descending in (False, True):

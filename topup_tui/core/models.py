@@ -93,7 +93,8 @@ class Card(BaseModel):
     pin_length = pw.SmallIntegerField()
     amount = pw.BigIntegerField()
     currency = pw.CharField(max_length=3)
-    reseller = pw.ForeignKeyField(Reseller, null=True, backref="cards", on_delete="RESTRICT")
+    # Indexed by card_reseller_id_created_at below (a foreign key needs an index led by it).
+    reseller = pw.ForeignKeyField(Reseller, null=True, backref="cards", on_delete="RESTRICT", index=False)
     expires_at = UTCTimeField(index=True)
     created_at = UTCTimeField(index=True)
     activated_at = UTCTimeField(null=True)
@@ -101,10 +102,17 @@ class Card(BaseModel):
 
     class Meta:
         # Every filter of the Advanced Search has an index to start from; the derived status has
-        # the two partial indexes added below the class.
+        # the two partial indexes added below the class. A batch is one reseller, one series and
+        # one amount, made at one time: the indexes led by the reseller and by (series, amount)
+        # end with created_at, so the newest cards of a company, a series or an amount range are
+        # read off them in created order however deep in the table they lie (search.py's
+        # anchors), and series + amount is counted from one index. card_amount stays (amount)
+        # alone: the amount sort walks it, ties in rowid order.
         indexes = (
             (("series", "number"), True),
             (("amount",), False),
+            (("reseller", "created_at"), False),
+            (("series", "amount", "created_at"), False),
         )
 
     @property
@@ -118,13 +126,15 @@ class Card(BaseModel):
 # The derived status. new / expired: "not activated" and a side of the expiration, answered by an
 # index over the unredeemed cards alone; activated_at is one of its columns although it is always
 # NULL there, so that SQLite takes the index as covering the condition on it (a COUNT then reads
-# the index alone). activated (and the activation range): an index over the activated cards
-# alone, which a new card does not enter. Neither is an index over every card led by
-# activated_at: that column is NULL for most cards, and a planner that knows only the average
-# rows per value (SQLite's ANALYZE without STAT4) then takes "activated_at IS NULL" for a
-# selective condition and reads it first, whatever else the filter holds.
+# the index alone), and so is the amount, so that status + amount is counted from it alone.
+# activated (and the activation range): an index over the activated cards alone, which a new card
+# does not enter. Neither is an index over every card led by activated_at: that column is NULL for
+# most cards, and a planner that knows only the average rows per value (SQLite's ANALYZE without
+# STAT4) then takes "activated_at IS NULL" for a selective condition and reads it first, whatever
+# else the filter holds.
 Card.add_index(
-    Card.index(Card.expires_at, Card.activated_at, name="card_unredeemed").where(Card.activated_at.is_null())
+    Card.index(Card.expires_at, Card.activated_at, Card.amount, name="card_unredeemed")
+    .where(Card.activated_at.is_null())
 )
 Card.add_index(Card.index(Card.activated_at, name="card_activated").where(Card.activated_at.is_null(False)))
 

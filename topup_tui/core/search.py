@@ -9,12 +9,16 @@ Finding the page's ids takes one of two roads, chosen with the COUNT in hand (se
 walk the sort order's index and keep the matching cards (cheap when matches are dense near the
 top of the order), or let the filter's index find every match and sort them (cheap when they
 are few). A planner without data statistics (SQLite's default build) cannot tell the two apart.
+In created order, a filter on a company, a series or an amount walks only the cards it can
+match, through the indexes that end with created_at (the "anchors"), so a batch deep in the
+table is found as fast as the newest one.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -167,6 +171,145 @@ PROBE_FIRST = 1_000  # rows of the sort order a first probe reads (at least PROB
 PROBE_GROWTH = 4  # each probe reads this many times the rows of the one before
 PROBE_BUDGET = 0.5  # probes read at most this share of the match count, then the filter's index is used
 
+# Anchors: the columns that lead an index ending with created_at (models.py). When a filter bounds
+# one of them (an equality or a range), its matches are among the cards of a few value tuples of
+# the anchor's columns, its "groups" (series + amount: the amounts of the series; an amount range:
+# the series having such amounts), found by one index seek each. Each group's cards are in created
+# order in the index, so the created order of all of them is a merge of one index walk per group:
+# the probes read that instead of the whole table's created order, and a company, a series or an
+# amount whose cards lie deep in the table is found at once.
+_ANCHORS = ((Card.reseller,), (Card.series, Card.amount))
+MAX_GROUPS = 16  # more groups than this: no anchor (a merge of that many walks, and as many seeks)
+_anchors_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # database -> its usable anchors
+
+
+def _usable_anchors(store) -> list[tuple[pw.Field, ...]]:
+    """The anchors whose index the database has: one created before those indexes were added
+    lacks them, and there a group's walk would sort the whole group (so it does without)."""
+    database = store.database
+    if database not in _anchors_of:
+        indexes = {tuple(index.columns) for index in database.get_indexes(Card._meta.table_name)}
+        _anchors_of[database] = [
+            anchor for anchor in _ANCHORS
+            if (*(col.column_name for col in anchor), Card.created_at.column_name) in indexes
+        ]
+    return _anchors_of[database]
+
+
+def _bounds(where: pw.Node) -> dict[str, tuple[object, object]]:
+    """{card field name: (low, high)} for the conditions `where` ANDs (None: unbounded that side).
+
+    Only column-versus-value comparisons joined by AND are read; anything else is left out, so
+    the bounds hold for every match (they may be looser than the filter, never tighter).
+    """
+    out: dict[str, tuple[object, object]] = {}
+
+    def visit(node: pw.Node) -> None:
+        if not isinstance(node, pw.Expression):
+            return
+        if node.op == pw.OP.AND:
+            visit(node.lhs)
+            visit(node.rhs)
+            return
+        lhs, rhs = node.lhs, node.rhs
+        if not (isinstance(lhs, pw.Field) and lhs.model is Card) or rhs is None or isinstance(rhs, pw.Node):
+            return
+        if node.op not in (pw.OP.EQ, pw.OP.GTE, pw.OP.GT, pw.OP.LTE, pw.OP.LT):
+            return
+        low, high = out.get(lhs.name, (None, None))
+        if node.op in (pw.OP.EQ, pw.OP.GTE, pw.OP.GT):
+            low = rhs if low is None else max(low, rhs)
+        if node.op in (pw.OP.EQ, pw.OP.LTE, pw.OP.LT):
+            high = rhs if high is None else min(high, rhs)
+        out[lhs.name] = (low, high)
+
+    visit(where)
+    return out
+
+
+def _groups(store, anchor: tuple[pw.Field, ...], bounds: dict) -> list[tuple] | None:
+    """The value tuples of `anchor`'s columns within `bounds` that some card has (an equality is
+    taken as is), each found by one seek on the anchor's index; None past MAX_GROUPS."""
+    prefixes: list[tuple] = [()]
+    for col in anchor:
+        low, high = bounds.get(col.name, (None, None))
+        found: list[tuple] = []
+        for prefix in prefixes:
+            if low is not None and low == high:
+                found.append((*prefix, low))
+                continue
+            value, strict = low, False
+            while (value := _seek(store, anchor[:len(prefix)], prefix, col, value, strict, high)) is not None:
+                found.append((*prefix, value))
+                if len(found) > MAX_GROUPS:
+                    return None
+                strict = True
+        prefixes = found
+    return prefixes
+
+
+def _seek(store, columns: tuple, prefix: tuple, col: pw.Field, low, strict: bool, high):
+    """The first value of `col` past `low` (None: from the start) up to `high` among the cards whose
+    `columns` hold `prefix`: one step along the index (*columns, col, ...)."""
+    if store.is_sqlite or not prefix:
+        conds = [c == v for c, v in zip(columns, prefix)]
+        if low is not None:
+            conds.append(col > low if strict else col >= low)
+        if high is not None:
+            conds.append(col <= high)
+    else:
+        # PostgreSQL takes a column held equal to a value for a constant, and may then walk an
+        # index ordered by `col` alone (card_amount), filtering the prefix, for a long time when
+        # the two are correlated. A row comparison is answered by the anchor's index alone.
+        head, row = pw.Tuple(*columns), pw.Tuple(*columns, col)
+        start, end = pw.Tuple(*prefix, low), pw.Tuple(*prefix, high)
+        conds = [
+            head >= pw.Tuple(*prefix) if low is None else (row > start if strict else row >= start),
+            head <= pw.Tuple(*prefix) if high is None else row <= end,
+        ]
+    query = Card.select(col).order_by(*columns, col).limit(1)
+    return (query.where(*conds) if conds else query).scalar()
+
+
+def _anchor_groups(store, column: str, bounds: dict) -> tuple[tuple[pw.Field, ...], list[tuple]]:
+    """The filter's anchor and its groups for a sort by `column`, or ((), []) when it has none."""
+    if column != "created":
+        return (), []
+    for anchor in _usable_anchors(store):
+        if any(col.name in bounds for col in anchor):
+            groups = _groups(store, anchor, bounds)
+            return (anchor, groups) if groups else ((), [])
+    return (), []
+
+
+def _window(order: list[pw.Ordering], bounds: dict, anchor: tuple, groups: list[tuple], k: int) -> pw.SelectQuery:
+    """The ids of the first `k` cards of the sort order among a superset of the matches: the
+    cards of the anchor's groups if any (else every card), within the bounds the filter puts on
+    the sort's own columns."""
+    w = Card.alias("w")
+    keys = [getattr(w, key.node.name) for key in order]  # the id is last
+    limits = []
+    for key in keys[:-1]:
+        low, high = bounds.get(key.name, (None, None))
+        if low is not None:
+            limits.append(key >= low)
+        if high is not None:
+            limits.append(key <= high)
+    arms = []
+    for group in groups or [()]:
+        conds = limits + [getattr(w, col.name) == value for col, value in zip(anchor, group)]
+        arm = w.select(w.id, *keys[:-1]) if len(groups) > 1 else w.select(w.id)
+        arms.append(arm.where(*conds) if conds else arm)
+    if len(arms) == 1:
+        return arms[0].order_by(*[pw.Ordering(key, o.direction) for key, o in zip(keys, order)]).limit(k)
+    # UNION ALL ordered as a whole (by position: the id first, then the other keys): a merge of
+    # the groups' index walks that stops after k rows.
+    merged = arms[0]
+    for arm in arms[1:]:
+        merged = merged + arm
+    positions = [*range(2, len(keys) + 1), 1]
+    return merged.order_by(*[pw.Ordering(pw.SQL(str(i)), o.direction) for i, o in zip(positions, order)]).limit(k)
+
 
 def _page_ids(store, where, column: str, descending: bool, now: datetime, limit: int, offset: int, total: int,
               filtered: bool, flipped: bool = False) -> list[int]:
@@ -174,18 +317,20 @@ def _page_ids(store, where, column: str, descending: bool, now: datetime, limit:
 
     With many matches, the page is first looked for among the top K cards of the sort order (K
     growing by PROBE_GROWTH): an index walk of K rows that finds the page at once when matches
-    are dense there, whatever the filter's index would have to read. The probes stop once they
-    have read PROBE_BUDGET of the match count; the filter's index then finds every match and
-    they are sorted, which costs about the match count. Either road gives the same ids.
+    are dense there, whatever the filter's index would have to read. When the first probe falls
+    short and the filter has an anchor (see _ANCHORS), the next ones walk the created order of
+    the anchor's groups only, where the matches are denser. The probes stop once they have read
+    PROBE_BUDGET of the match count; the filter's index then finds every match and they are
+    sorted, which costs about the match count. Every road gives the same ids.
     """
     order = _order(column, descending, now, flipped)
     wanted = min(limit, max(0, total - offset))
     if filtered and column in _WALKABLE_SORTS and total > PROBE_FIRST:
-        window_table = Card.alias("w")  # the same sort keys, on the window's own copy of the table
-        window_order = [pw.Ordering(getattr(window_table, key.node.name), key.direction) for key in order]
+        bounds = _bounds(where)
+        anchor, groups, anchored = (), [], False
         k, spent = max(PROBE_FIRST, PROBE_GROWTH * (offset + limit)), 0
         while spent + k <= total * PROBE_BUDGET:
-            window = window_table.select(window_table.id).order_by(*window_order).limit(k).alias("window")
+            window = _window(order, bounds, anchor, groups, k).alias("window")
             query = (
                 Card.select(Card.id)
                 .from_(pw.Join(window, Card, pw.JOIN.CROSS))
@@ -196,6 +341,11 @@ def _page_ids(store, where, column: str, descending: bool, now: datetime, limit:
             if len(ids) >= wanted:
                 return ids
             spent += k
+            if not anchored:  # the top of the whole order fell short: look among the anchor's groups
+                anchored = True
+                anchor, groups = _anchor_groups(store, column, bounds)
+                if groups:
+                    continue  # a window of the same size, among them
             k *= PROBE_GROWTH
     if filtered and store.is_sqlite:
         # The filter's index, then a sort: SQLite would otherwise walk the sort order's index when
