@@ -57,33 +57,30 @@ def build(db: Path, key: Path, cards: int) -> None:
 
 # ----- children ------------------------------------------------------------------------------
 def child_ours(db: str, key: str) -> None:
-    """The path `topup-tui` takes (cli.run_tui), with a hook that reports the first paint."""
-    from topup_tui import cli
-    from topup_tui.core.database import open_store
+    """The path `topup-tui --db DB` takes (topup_tui.launch.main), with a hook that reports the
+    first paint and exits."""
+    from topup_tui import launch
 
-    store = open_store(db, key_path=Path(key), actor="bench")
-
-    def run(self) -> None:  # replaces App.run: same app, headless, exits after the first page
-        from topup_tui.tui.main_screen import MainScreen
-
-        original = MainScreen._render_page
-
-        def render(screen) -> None:
-            original(screen)
-            if screen.page is not None and not getattr(self, "_reported", False):
-                self._reported = True
-                self.call_after_refresh(lambda: (print(json.dumps({"painted": time.time()}), flush=True), self.exit()))
-
-        MainScreen._render_page = render
-        App.run(self, headless=True, size=(120, 40))
-
-    import textual.app  # noqa: F401  (imported by run_tui anyway; the patch needs the class)
+    os.environ["TOPUP_KEY_FILE"] = key
+    launch.prepare_drivers(db)  # as launch.main does, before anything imports peewee
     from textual.app import App
 
-    from topup_tui.tui import app as app_module
+    from topup_tui.tui.app import TopupApp
+    from topup_tui.tui.main_screen import MainScreen
 
-    app_module.TopupApp.run = run
-    cli.run_tui(store)
+    original = MainScreen._render_page
+
+    def render(screen) -> None:
+        original(screen)
+        if screen.page is not None and not getattr(screen.app, "_reported", False):
+            screen.app._reported = True
+            screen.app.call_after_refresh(
+                lambda: (print(json.dumps({"painted": time.time()}), flush=True), screen.app.exit())
+            )
+
+    MainScreen._render_page = render
+    TopupApp.run = lambda self: App.run(self, headless=True, size=(120, 40))
+    launch.main(["--db", db])
 
 
 def child_minimal(db: str) -> None:

@@ -1,4 +1,4 @@
-from topup_tui.cli import main
+from topup_tui.launch import main
 
 if __name__ == "__main__":
     main()

@@ -86,6 +86,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)["db"] = db
     if ctx.invoked_subcommand is None:
+        from topup_tui.launch import run_tui
+
         run_tui(open_store(ctx, create=True))
 
 
@@ -94,19 +96,6 @@ from topup_tui import cli_cards, cli_commands, cli_people  # noqa: E402  (comman
 cli_commands.register(cli)
 cli_cards.register(cli)
 cli_people.register(cli)
-
-
-def run_tui(store: database.Store) -> None:
-    """Open the Top-up Cards screen. Page 1 is read on the database thread while Textual loads."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from topup_tui.core.search import search_cards
-
-    db_thread = ThreadPoolExecutor(1, thread_name_prefix="topup-db")
-    first_page = db_thread.submit(search_cards, store)
-    from topup_tui.tui.app import TopupApp
-
-    TopupApp(store, first_page=first_page, db_thread=db_thread).run()
 
 
 def main(argv: list[str] | None = None) -> None:
