@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from topup_tui.tui.dialog import Dialog
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
@@ -17,7 +17,7 @@ from topup_tui.core.times import format_time
 from topup_tui.tui.text import clean, status_cell
 
 
-class LookupScreen(ModalScreen[None]):
+class LookupScreen(Dialog[None]):
     """One input for a serial or a PIN; Enter opens the card."""
 
     BINDINGS = [Binding("escape", "dismiss", "Close")]
@@ -59,7 +59,7 @@ class LookupScreen(ModalScreen[None]):
                 self.app.show_error(event.worker.error)
 
 
-class CardScreen(ModalScreen[None]):
+class CardScreen(Dialog[None]):
     """A card with its batch and history. `v` reveals the PIN (audited); `y`/`Y` copy."""
 
     BINDINGS = [

@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from topup_tui.tui.dialog import Dialog
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -26,7 +26,7 @@ from topup_tui.tui.text import clean, literal
 NO_RESELLER = "__none__"
 
 
-class GenerateScreen(ModalScreen[GenerateRequest | None]):
+class GenerateScreen(Dialog[GenerateRequest | None]):
     """Returns a validated request (the main screen runs it with a progress bar), or None."""
 
     AUTO_FOCUS = "#amount"
@@ -166,7 +166,7 @@ class GenerateScreen(ModalScreen[GenerateRequest | None]):
         self.dismiss(None)
 
 
-class GeneratedScreen(ModalScreen[int | None]):
+class GeneratedScreen(Dialog[int | None]):
     """A finished batch: its summary, an export to CSV (0600), and "show the batch"."""
 
     AUTO_FOCUS = "#path"

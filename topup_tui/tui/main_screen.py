@@ -4,54 +4,27 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from topup_tui.core.edit import Scope
 from topup_tui.core.errors import Cancelled, TopupError
 from topup_tui.core.filters import CardFilter
-from topup_tui.core.generate import BatchResult, GenerateRequest, generate_cards
 from topup_tui.core.search import DEFAULT_SORT, Page, search_cards
-from topup_tui.tui.keybar import KeyBar
+from topup_tui.tui.keybar import ActionBar, KeyBar
 from topup_tui.tui.table import SORT_OF_COLUMN, CardTable
 from topup_tui.tui.text import clean
 
+if TYPE_CHECKING:
+    from topup_tui.core.edit import Scope
+    from topup_tui.core.generate import BatchResult, GenerateRequest
+
 PAGE_SIZES = (20, 50, 100)
-
-
-class GenerationBar(Horizontal):
-    """Cards done, rate, time left, a progress bar and Cancel, under the table while a batch runs."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._state: tuple[str, int | None, int | None] = ("", None, None)
-
-    def compose(self) -> ComposeResult:
-        yield Label("", id="gen-label")
-        yield ProgressBar(id="gen-bar", show_eta=False, show_percentage=True)
-        yield Button("Cancel", id="gen-cancel", variant="error", compact=True)
-
-    def on_mount(self) -> None:
-        self.show(*self._state)
-
-    def show(self, label: str, done: int | None = None, total: int | None = None) -> None:
-        self.display = True
-        self._state = (label, done if done is not None else self._state[1], total or self._state[2])
-        if not self.is_mounted or not self.children:
-            return
-        self.query_one("#gen-label", Label).update(label)
-        if done is not None:
-            self.query_one("#gen-bar", ProgressBar).update(total=total or self._state[2], progress=done)
-
-    @property
-    def progress(self) -> float:
-        return self.query_one("#gen-bar", ProgressBar).progress
 
 
 class MainScreen(Screen):
@@ -103,17 +76,17 @@ class MainScreen(Screen):
         self.marks: set[int] = set()
         self.all_marked = False
         self.cancel_event: threading.Event | None = None
-        self.generation_bar: GenerationBar | None = None
+        self.generation_bar = None  # a GenerationBar, mounted on the first generation
         self._progress_started = 0.0
         self._last_progress = 0.0
 
     # ----- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        with Horizontal(id="toolbar"):
-            yield Label("Top-up Cards", id="title")
-            yield Button("Generate Top-Up Cards", id="btn-generate", compact=True)
-            yield Button("Mass Edit", id="btn-mass-edit", compact=True)
-            yield Button("Advanced Search", id="btn-search", compact=True)
+        yield ActionBar(
+            "Top-up Cards",
+            [("Generate Top-Up Cards", "generate"), ("Mass Edit", "mass_edit"), ("Advanced Search", "search")],
+            id="toolbar",
+        )
         yield Static("", id="summary", markup=False)
         yield CardTable(id="cards")
         yield Static("", id="empty", markup=False)
@@ -281,6 +254,8 @@ class MainScreen(Screen):
 
     def current_scope(self) -> tuple[Scope, str]:
         """The mass-edit scope: the marks, or every card matching the search."""
+        from topup_tui.core.edit import Scope
+
         if self.marks and not self.all_marked:
             return Scope.of_ids(self.marks), f"the {len(self.marks):,} marked cards"
         what = "every card" if self.filter.is_empty else f"every card matching: {self.filter.describe()}"
@@ -344,6 +319,8 @@ class MainScreen(Screen):
         self.cancel_event = threading.Event()
         self._progress_started = time.monotonic()
         if self.generation_bar is None:  # mounted on first use: a lighter start-up
+            from topup_tui.tui.generation_bar import GenerationBar
+
             self.generation_bar = GenerationBar(id="generation")
             await self.mount(self.generation_bar, before="#info")
         self.generation_bar.show(f"Generating {request.quantity:,} cards…", 0, request.quantity)
@@ -352,6 +329,8 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, request: GenerateRequest, cancel: threading.Event) -> BatchResult:
+        from topup_tui.core.generate import generate_cards
+
         return generate_cards(self.app.store, request, progress=self._progress_from_thread, cancel=cancel)
 
     def _progress_from_thread(self, done: int, total: int) -> None:
@@ -368,7 +347,6 @@ class MainScreen(Screen):
         if self.generation_bar is not None:
             self.generation_bar.show(f"{done:,}/{total:,} · {rate:,.0f}/s · {left:.0f}s left", done, total)
 
-    @on(Button.Pressed, "#gen-cancel")
     def action_cancel_generation(self) -> None:
         if self.cancel_event is not None:
             self.cancel_event.set()
@@ -432,15 +410,3 @@ class MainScreen(Screen):
         if changed:
             self.action_clear_marks()
             self.reload()
-
-    @on(Button.Pressed, "#btn-generate")
-    def _btn_generate(self) -> None:
-        self.action_generate()
-
-    @on(Button.Pressed, "#btn-mass-edit")
-    def _btn_mass_edit(self) -> None:
-        self.action_mass_edit()
-
-    @on(Button.Pressed, "#btn-search")
-    def _btn_search(self) -> None:
-        self.action_search()

@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from topup_tui.tui.dialog import Dialog
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -20,7 +20,7 @@ from topup_tui.tui.text import clean, literal
 PRESERVE, SET_TO = "preserve", "set"
 
 
-class MassEditScreen(ModalScreen[bool | None]):
+class MassEditScreen(Dialog[bool | None]):
     """Dismisses True when cards were changed or deleted."""
 
     AUTO_FOCUS = "#expires_mode"
@@ -159,7 +159,7 @@ class MassEditScreen(ModalScreen[bool | None]):
         self.dismiss(None)
 
 
-class DeleteConfirmScreen(ModalScreen[bool]):
+class DeleteConfirmScreen(Dialog[bool]):
     """The operator types the number of cards to be deleted; anything else deletes nothing."""
 
     AUTO_FOCUS = "#count"

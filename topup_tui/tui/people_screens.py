@@ -6,7 +6,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
+
+from topup_tui.tui.dialog import Dialog
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -21,7 +23,7 @@ from topup_tui.tui.text import clean, literal
 NO_RESELLER = "__none__"
 
 
-class FormDialog(ModalScreen[object]):
+class FormDialog(Dialog[object]):
     """A small form whose OK runs `action(values)` in a thread; errors show at their fields."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -193,7 +195,7 @@ class ClientsScreen(ListScreen):
             self.app.push_screen(LedgerScreen(name))
 
 
-class LedgerScreen(ModalScreen[None]):
+class LedgerScreen(Dialog[None]):
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
 
     def __init__(self, name: str) -> None:
@@ -227,7 +229,7 @@ class LedgerScreen(ModalScreen[None]):
             self.app.show_error(event.worker.error)
 
 
-class RedeemScreen(ModalScreen[None]):
+class RedeemScreen(Dialog[None]):
     """Redeem Voucher: choose a client, type or paste a PIN, Enter. Stays open for the next one."""
 
     AUTO_FOCUS = "#client"

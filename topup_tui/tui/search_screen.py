@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from topup_tui.tui.dialog import Dialog
 from textual.widgets import Button, Input, Label, Select
 from textual.worker import Worker, WorkerState
 
@@ -32,7 +32,7 @@ def _bounds(row: str) -> tuple[str, str]:
     return _LOW_HIGH.get(row, (f"{row}_from", f"{row}_to"))
 
 
-class SearchScreen(ModalScreen[tuple[dict[str, str], CardFilter] | None]):
+class SearchScreen(Dialog[tuple[dict[str, str], CardFilter] | None]):
     """Returns (the raw field values, the validated filter), or None when cancelled."""
 
     AUTO_FOCUS = "#serial_from"
