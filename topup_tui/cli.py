@@ -5,7 +5,6 @@ Exit codes: 0 done, 1 refused by a rule (nothing written), 2 bad input or usage.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -14,8 +13,7 @@ import click
 
 from topup_tui import __version__
 from topup_tui.core import database
-from topup_tui.core.errors import InputError, TopupError
-from topup_tui.core.times import DATE_FORMATS_HELP
+from topup_tui.core.errors import TopupError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -133,4 +131,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-__all__ = ["cli", "main", "open_store", "stderr_progress", "InputError", "DATE_FORMATS_HELP", "json"]
+__all__ = ["cli", "main", "open_store", "stderr_progress"]

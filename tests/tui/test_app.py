@@ -29,6 +29,21 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause()
 
 
+def fill(screen, values: dict[str, str]) -> None:
+    """Type `values` into the screen's inputs, by id."""
+    for field, value in values.items():
+        screen.query_one(f"#{field}", Input).value = value
+
+
+async def show_search(pilot, **fields) -> None:
+    """Put the main table on the search `fields` (as the Advanced Search would) and wait for it."""
+    from topup_tui.core.filters import build_filter
+
+    pilot.app.main.filter = build_filter(**fields)
+    pilot.app.main.reload(1)
+    await settle(pilot)
+
+
 def table_serials(app) -> list[str]:
     table = app.main.query_one(DataTable)
     return [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
@@ -212,8 +227,7 @@ async def test_generate_to_completion_then_export(demo_store, tmp_path, size):
         # bad input in every field: each error is shown at its field and nothing starts
         values = {"amount": "0", "currency": "US", "quantity": "0", "series": "a-b", "pin_length": "4",
                   "expires": "2020-01-01"}
-        for field, value in values.items():
-            screen.query_one(f"#{field}", Input).value = value
+        fill(screen, values)
         screen.action_ok()
         await settle(pilot)
         assert isinstance(app.screen, GenerateScreen)
@@ -222,8 +236,7 @@ async def test_generate_to_completion_then_export(demo_store, tmp_path, size):
             assert words in shown, (words, shown)
         good = {"amount": "12.50", "currency": "usd", "quantity": "300", "series": "T1", "pin_length": "16",
                 "expires": "2030-06-30"}
-        for field, value in good.items():
-            screen.query_one(f"#{field}", Input).value = value
+        fill(screen, good)
         screen.query_one("#reseller", Select).value = "Acme Telecom"
         await settle(pilot)
         assert "1 in" in str(screen.query_one("#risk", Static).render())
@@ -252,8 +265,7 @@ async def test_generate_cancel_half_way_leaves_nothing(demo_store):
         await pilot.press("g")
         await settle(pilot)
         screen = app.screen
-        for field, value in {"amount": "5", "quantity": "400000", "series": "BIG", "expires": "2030-01-01"}.items():
-            screen.query_one(f"#{field}", Input).value = value
+        fill(screen, {"amount": "5", "quantity": "400000", "series": "BIG", "expires": "2030-01-01"})
         screen.action_ok()
         for _ in range(400):
             await asyncio.sleep(0.02)
@@ -295,11 +307,7 @@ async def test_mass_edit_on_marks_and_on_search(demo_store):
         assert not app.main.marks
         # on a search: every card of series 3 gets a new expiration (activated ones kept)
         app.main.filter_fields = {"series": "3"}
-        from topup_tui.core.filters import build_filter
-
-        app.main.filter = build_filter(series="3")
-        app.main.reload(1)
-        await settle(pilot)
+        await show_search(pilot, series="3")
         await pilot.press("e")
         await settle(pilot)
         screen = app.screen
@@ -323,11 +331,7 @@ async def test_delete_needs_the_typed_count(demo_store):
     app = TopupApp(demo_store)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        from topup_tui.core.filters import build_filter
-
-        app.main.filter = build_filter(series="2")
-        app.main.reload(1)
-        await settle(pilot)
+        await show_search(pilot, series="2")
         deletable = Card.select().where((Card.series == "2") & Card.activated_at.is_null()).count()
         kept = Card.select().where((Card.series == "2") & Card.activated_at.is_null(False)).count()
         await pilot.press("e")
@@ -352,20 +356,14 @@ async def test_markup_like_names_are_shown_literally(demo_store):
     app = TopupApp(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        from topup_tui.core.filters import build_filter
-
-        app.main.filter = build_filter(reseller="[bold]Markup & Co[/]")
-        app.main.reload(1)
-        await settle(pilot)
+        await show_search(pilot, reseller="[bold]Markup & Co[/]")
         table = app.main.query_one(DataTable)
         cell = table.get_row_at(0)[5]
         assert cell.plain.startswith("[bold]")
         assert "[bold]Markup" in str(app.main.query_one("#summary", Static).render())
         # an escape sequence in a name is shown, not obeyed
         Reseller.update(name="Evil\x1b[31mRed").where(Reseller.name == "[bold]Markup & Co[/]").execute()
-        app.main.filter = build_filter(reseller="Evil\x1b[31mRed")
-        app.main.reload(1)
-        await settle(pilot)
+        await show_search(pilot, reseller="Evil\x1b[31mRed")
         texts = [table.get_row_at(i)[5].plain for i in range(table.row_count)]
         assert any("\\x1b[31m" in t for t in texts) and not any("\x1b" in t for t in texts)
 
@@ -377,8 +375,7 @@ async def test_quit_asks_while_generating(demo_store):
         await pilot.press("g")
         await settle(pilot)
         screen = app.screen
-        for field, value in {"amount": "5", "quantity": "1000000", "series": "Q", "expires": "2030-01-01"}.items():
-            screen.query_one(f"#{field}", Input).value = value
+        fill(screen, {"amount": "5", "quantity": "1000000", "series": "Q", "expires": "2030-01-01"})
         screen.action_ok()
         await pilot.pause()
         assert app.main.generating

@@ -8,7 +8,7 @@ from topup_tui.core.models import Card, Client, LedgerEntry, Reseller
 from topup_tui.tui.app import TopupApp
 from topup_tui.tui.people_screens import ClientsScreen, FormDialog, LedgerScreen, RedeemScreen, ResellersScreen
 
-from tests.tui.test_app import settle
+from tests.tui.test_app import settle, show_search
 
 
 async def test_redeem_voucher_screen(demo_store):
@@ -45,11 +45,7 @@ async def test_redeem_voucher_screen(demo_store):
         await pilot.press("escape")
         await settle(pilot)
         # the table shows who activated it
-        from topup_tui.core.filters import build_filter
-
-        app.main.filter = build_filter(client="Tom Baker")
-        app.main.reload(1)
-        await settle(pilot)
+        await show_search(pilot, client="Tom Baker")
         assert card.id in {r.id for r in app.main.page.rows}
 
 

@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, unquote, urlparse
 import peewee as pw
 
 from topup_tui import paths
-from topup_tui.core import models
 from topup_tui.core.errors import DatabaseError, InputError
 from topup_tui.core.keys import PinKey, create_key, read_key
 from topup_tui.core.models import MODELS, SCHEMA_VERSION, AuditEvent, Meta, db
@@ -165,8 +164,8 @@ def _private_sqlite_files(path: Path | None) -> None:
             pass
 
 
-def _connect(target: Target) -> tuple[pw.Database, bool]:
-    """Open the connection. Returns the database and whether the SQLite file is brand new."""
+def _connect(target: Target) -> pw.Database:
+    """Open the connection (creating the SQLite file 0600 if it is not there)."""
     if target.kind == "sqlite":
         path = target.path
         assert path is not None
@@ -174,7 +173,6 @@ def _connect(target: Target) -> tuple[pw.Database, bool]:
             paths.ensure_private_dir(path.parent)
         elif not path.parent.exists():
             raise InputError("db", f"directory {path.parent} does not exist")
-        fresh = not path.exists() or path.stat().st_size == 0
         # Create the file 0600 ourselves; SQLite gives -wal and -shm the main file's mode.
         try:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -193,14 +191,13 @@ def _connect(target: Target) -> tuple[pw.Database, bool]:
             ) from None
         dsn = dict(target.dsn)
         database = pw.PostgresqlDatabase(dsn.pop("database"), **dsn)
-        fresh = False
     try:
         database.connect(reuse_if_open=True)
         if target.kind == "sqlite":
             database.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
     except pw.DatabaseError as exc:
         raise DatabaseError(f"cannot open database {target.display}: {' '.join(str(exc).split())}") from None
-    return database, fresh
+    return database
 
 
 def _has_table(database: pw.Database, name: str, target: Target) -> bool:
@@ -234,7 +231,7 @@ def open_store(
     key_path = key_path or paths.key_file_path()
     if not create and target.kind == "sqlite" and not (target.path and target.path.exists()):
         raise DatabaseError(f"no database at {target.display} (check --db / TOPUP_DB)")
-    database, _fresh = _connect(target)
+    database = _connect(target)
     db.initialize(database)
     try:
         store = _open_checked(database, target, key_path, actor or current_actor(), create)
@@ -324,4 +321,4 @@ def _upgrade(store: Store, version: int) -> None:
     store.notes.append(f"upgraded the database schema from version {version} to {SCHEMA_VERSION}")
 
 
-__all__ = ["Store", "Target", "open_store", "parse_target", "models", "translate_db_errors"]
+__all__ = ["Store", "Target", "open_store", "parse_target", "translate_db_errors"]
